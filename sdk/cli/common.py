@@ -1,0 +1,64 @@
+"""Flags shared by the commands that load a model (chat, agent, web, serve, eval) and the one
+mapping from flags to `sdk.load` / `GenerationConfig`."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from sdk.generation import GenerationConfig
+
+
+def add_model_args(parser: argparse.ArgumentParser, positional: bool = True) -> None:
+    """MODEL and how to load it."""
+    from sdk.templates import TEMPLATES
+
+    if positional:
+        parser.add_argument("model", nargs="?", default=None, metavar="MODEL",
+                            help="model directory (a merged model, any HF chat model); default: the embedded SmolLM2-135M-Instruct")
+    parser.add_argument("--adapter", default=None, help="a LoRA adapter directory to apply on top of MODEL without merging")
+    parser.add_argument("--bits", type=int, choices=[4, 8], default=None,
+                        help="load 4-bit (NF4, double quantization) or 8-bit with bitsandbytes; default full precision")
+    parser.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                        help="weights dtype: auto is fp32 on CPU, bf16 on CUDA")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
+    parser.add_argument("--prompt-template", default=None, choices=sorted(TEMPLATES),
+                        help="a named XTuner template; default: the model's tunechat.json, else the tokenizer's chat template")
+    parser.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code (InternLM-style models)")
+    parser.add_argument("--offload-folder", default=None, help="where to offload weights that do not fit in memory")
+
+
+def add_generation_args(parser: argparse.ArgumentParser) -> None:
+    """The GenerationConfig fields as flags; omitted flags keep the defaults."""
+    defaults = GenerationConfig()
+    parser.add_argument("--max-new-tokens", type=int, default=None, help=f"answer length limit (default {defaults.max_new_tokens})")
+    parser.add_argument("--temperature", type=float, default=None, help=f"sampling temperature, 0 = greedy (default {defaults.temperature})")
+    parser.add_argument("--top-k", type=int, default=None, help=f"sample among the k likeliest tokens, 0 = off (default {defaults.top_k})")
+    parser.add_argument("--top-p", type=float, default=None, help=f"nucleus sampling mass in (0, 1] (default {defaults.top_p})")
+    parser.add_argument("--repetition-penalty", type=float, default=None, help="> 1 discourages repeats (default 1.0 = off)")
+    parser.add_argument("--seed", type=int, default=None, help="make sampling reproducible")
+    parser.add_argument("--stop-words", nargs="+", default=None, metavar="WORD", help="strings that end the answer (cut from it)")
+
+
+def generation_config(args: argparse.Namespace, **extra: Any) -> GenerationConfig:
+    """Flags → a validated GenerationConfig (raises TunechatError naming the bad field)."""
+    fields = {name: getattr(args, name, None) for name in
+              ("max_new_tokens", "temperature", "top_k", "top_p", "repetition_penalty", "seed", "stop_words")}
+    return GenerationConfig().replace(**fields, **extra)
+
+
+def load_engine(args: argparse.Namespace, config: GenerationConfig, system: str | None = None) -> Any:
+    """Load the model the flags describe."""
+    import sdk
+
+    return sdk.load(
+        args.model,
+        adapter=args.adapter,
+        bits=args.bits,
+        dtype=args.dtype,
+        device=args.device,
+        template=args.prompt_template,
+        system=system,
+        generation=config,
+        trust_remote_code=args.trust_remote_code,
+        offload_folder=args.offload_folder,
+    )

@@ -1,0 +1,351 @@
+"""`Engine`: a loaded model with its tokenizer, template and serving settings, and the decode loop.
+
+`sdk.load(...)` builds one. Every front end (terminal, web, agents, server, Python) generates
+through `Engine.stream` / `Engine.chat` (messages) or `Engine.generate` (a raw prompt)."""
+from __future__ import annotations
+
+import inspect
+import os
+import threading
+from pathlib import Path
+from typing import Any, Callable, Generator, Iterator
+
+from sdk.errors import TunechatError
+from sdk.generation import GenerationConfig, TextStream
+from sdk.metadata import read_metadata
+from sdk.models import resolve_model
+from sdk.templates import Message, Template, get_template, render_prompt, stop_words_for
+
+DTYPES = {"auto": None, "fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16",
+          "fp16": "float16", "float16": "float16"}
+
+
+class Generation:
+    """A generation in progress: iterate it for text pieces. Once exhausted, `text`,
+    `finish_reason` ("stop" or "length"), `prompt_tokens` and `completion_tokens` are set."""
+
+    def __init__(self, start: Callable[["Generation"], Generator[str, None, None]]):
+        self.text = ""
+        self.finish_reason: str | None = None
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self._pieces = start(self)  # a generator: nothing runs until the first piece is asked for
+
+    def __iter__(self) -> "Generation":
+        return self
+
+    def __next__(self) -> str:
+        return next(self._pieces)
+
+    def close(self) -> None:
+        """Stop early (e.g. the user pressed Ctrl-C); the model is free again at once."""
+        self._pieces.close()
+
+    def result(self) -> str:
+        for _ in self:
+            pass
+        return self.text
+
+
+class Engine:
+    """A model ready to chat. Thread-safe: generations are serialised by a lock (one model, one
+    KV cache), and the cache is reused across calls whose prompts share a prefix, so the next
+    turn of a chat only prefills the new tokens."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        template: Template | None = None,
+        system: str | None = None,
+        stop_words: list[str] | None = None,
+        generation: GenerationConfig | None = None,
+        name: str = "model",
+        path: Path | None = None,
+    ):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.template = template
+        self.system = system
+        self.stop_words = list(stop_words or [])
+        self.generation = generation or GenerationConfig()
+        self.name = name
+        self.path = path
+        self.device = next(model.parameters()).device
+        self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 4096)
+        self._lock = threading.Lock()
+        self._cache: Any = None
+        self._cached_ids: list[int] = []
+        # transformers renamed `past_key_values` to `cache` (5.x); speak whichever this model takes.
+        parameters = inspect.signature(getattr(model, "get_base_model", lambda: model)().forward).parameters
+        self._cache_kwarg = "cache" if "cache" in parameters else "past_key_values"
+        self._logits_to_keep = "logits_to_keep" in parameters
+        end_words = stop_words_for(template, tokenizer)
+        self._end_words = end_words
+        self._eos_ids = _eos_ids(model, tokenizer, end_words)
+
+    # ---- messages -> text -------------------------------------------------------------------
+
+    def with_system(self, messages: list[Message]) -> list[Message]:
+        """Messages with the model's own system prompt first, unless they bring one."""
+        if self.system and (not messages or messages[0].get("role") != "system"):
+            return [{"role": "system", "content": self.system}, *messages]
+        return list(messages)
+
+    def render(self, messages: list[Message]) -> str:
+        """The exact prompt text for these messages (the same renderer training uses)."""
+        return render_prompt(self.with_system(messages), self.template, self.tokenizer)
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def fit_prompt(self, messages: list[Message], max_new_tokens: int) -> list[int]:
+        """Prompt ids for messages, dropping the oldest turns (never the system prompt, never the
+        last user message) until prompt + max_new_tokens fits the model's context."""
+        messages = self.with_system(messages)
+        system = messages[:1] if messages and messages[0]["role"] == "system" else []
+        turns = messages[len(system):]
+        while True:
+            ids = self.encode(render_prompt(system + turns, self.template, self.tokenizer))
+            if len(ids) + max_new_tokens <= self.context_length or len(turns) <= 1:
+                break
+            turns = turns[2:]  # one user + assistant pair
+        if len(ids) + 1 > self.context_length:
+            raise TunechatError(
+                f"the prompt is {len(ids)} tokens but the model's context is {self.context_length}: shorten the message"
+            )
+        return ids
+
+    # ---- generation --------------------------------------------------------------------------
+
+    def settings(self, config: GenerationConfig | None = None, **overrides: Any) -> GenerationConfig:
+        """The engine's defaults, then `config`, then keyword overrides."""
+        return (config or self.generation).replace(**overrides)
+
+    def stream(self, messages: list[Message], config: GenerationConfig | None = None, **overrides: Any) -> Generation:
+        """Answer a conversation, piece by piece."""
+        settings = self.settings(config, **overrides)
+        return self._generate(self.fit_prompt(messages, settings.max_new_tokens), settings)
+
+    def chat(self, messages: list[Message], config: GenerationConfig | None = None, **overrides: Any) -> str:
+        """Answer a conversation; returns the whole answer."""
+        return self.stream(messages, config, **overrides).result()
+
+    def generate(self, prompt: str, config: GenerationConfig | None = None, **overrides: Any) -> Generation:
+        """Continue a raw prompt (no template applied): for agents and /v1/completions."""
+        settings = self.settings(config, **overrides)
+        ids = self.encode(prompt)
+        if not ids:
+            raise TunechatError("the prompt is empty")
+        if len(ids) + 1 > self.context_length:
+            raise TunechatError(f"the prompt is {len(ids)} tokens but the model's context is {self.context_length}")
+        return self._generate(ids, settings)
+
+    def _generate(self, prompt_ids: list[int], settings: GenerationConfig) -> Generation:
+        return Generation(lambda out: self._decode(prompt_ids, settings, out))
+
+    def _decode(self, prompt_ids: list[int], settings: GenerationConfig, out: Generation) -> Generator[str, None, None]:
+        import torch
+
+        max_new = min(settings.max_new_tokens, self.context_length - len(prompt_ids))
+        text = TextStream(self.tokenizer, [*settings.stop_words, *self.stop_words, *self._end_words], prompt_ids)
+        sampler = _Sampler(settings, self.device)
+        out.prompt_tokens = len(prompt_ids)
+        with self._lock:
+            try:
+                logits = self._prefill(prompt_ids)
+                seen = torch.tensor(prompt_ids, device=self.device)
+                for step in range(max_new):
+                    token = sampler.next(logits, seen)
+                    out.completion_tokens = step + 1
+                    if token in self._eos_ids:
+                        out.finish_reason = "stop"
+                        break
+                    piece = text.push(token)
+                    if piece:
+                        out.text += piece
+                        yield piece
+                    if text.stopped:
+                        out.finish_reason = "stop"
+                        break
+                    if step + 1 == max_new:
+                        break
+                    logits = self._forward([token])
+                    if settings.repetition_penalty != 1.0:
+                        seen = torch.cat([seen, torch.tensor([token], device=self.device)])
+                if out.finish_reason is None:
+                    out.finish_reason = "length"
+                    rest = text.finish()
+                    if rest:
+                        out.text += rest
+                        yield rest
+            except BaseException:
+                self._cache, self._cached_ids = None, []  # a half-updated cache is never reused
+                raise
+
+    def _prefill(self, ids: list[int]) -> Any:
+        """Feed the prompt, reusing the KV cache for the prefix it shares with the last call."""
+        from transformers import DynamicCache
+
+        common = 0
+        for a, b in zip(self._cached_ids, ids):
+            if a != b:
+                break
+            common += 1
+        common = min(common, len(ids) - 1)  # at least one token must be fed to get logits
+        if self._cache is not None and common > 0:
+            self._cache.crop(common - len(self._cached_ids))  # negative: drop that many tokens
+            self._cached_ids = self._cached_ids[:common]
+        else:
+            self._cache, self._cached_ids, common = DynamicCache(config=self.model.config), [], 0
+        return self._forward(ids[common:])
+
+    def _forward(self, ids: list[int]) -> Any:
+        import torch
+
+        kwargs = {self._cache_kwarg: self._cache, "use_cache": True}
+        if self._logits_to_keep:
+            kwargs["logits_to_keep"] = 1  # the prompt's other positions need no vocabulary logits
+        with torch.inference_mode():
+            output = self.model(input_ids=torch.tensor([ids], device=self.device), **kwargs)
+        self._cache = getattr(output, self._cache_kwarg)
+        self._cached_ids.extend(ids)
+        return output.logits[0, -1]
+
+
+class _Sampler:
+    """Greedy when temperature is 0; else temperature, top-k, top-p. Repetition penalty as in
+    HF transformers (over prompt and answer). A seed makes sampling reproducible."""
+
+    def __init__(self, settings: GenerationConfig, device: Any):
+        import torch
+
+        self.settings = settings
+        self.generator = torch.Generator()  # sampling runs on the CPU: same results on any device
+        self.generator.manual_seed(settings.seed if settings.seed is not None else int.from_bytes(os.urandom(8), "little") >> 1)
+
+    def next(self, logits: Any, seen: Any) -> int:
+        import torch
+
+        s = self.settings
+        logits = logits.float()
+        if s.repetition_penalty != 1.0:
+            scores = logits.gather(0, seen)
+            scores = torch.where(scores < 0, scores * s.repetition_penalty, scores / s.repetition_penalty)
+            logits = logits.scatter(0, seen, scores)
+        if s.temperature == 0:
+            return int(torch.argmax(logits))
+        logits = (logits / s.temperature).cpu()
+        if s.top_k > 0 and s.top_k < logits.numel():
+            kth = torch.topk(logits, s.top_k).values[-1]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        if s.top_p < 1.0:
+            ordered, order = torch.sort(logits, descending=True)
+            probs = torch.softmax(ordered, dim=-1)
+            drop = probs.cumsum(-1) - probs > s.top_p  # keep the smallest set reaching top_p
+            logits = logits.index_fill(0, order[drop], float("-inf"))
+        probs = torch.softmax(logits, dim=-1)
+        return int(torch.multinomial(probs, 1, generator=self.generator))
+
+
+def _eos_ids(model: Any, tokenizer: Any, end_words: list[str]) -> set[int]:
+    """Token ids that end an answer: EOS (tokenizer and generation config) and end-of-turn markers
+    that are single tokens. Multi-token markers are caught as text by the stop-word filter."""
+    ids: set[int] = set()
+    candidates = [tokenizer.eos_token_id, getattr(getattr(model, "generation_config", None), "eos_token_id", None)]
+    for value in candidates:
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, (list, tuple)):
+            ids.update(v for v in value if isinstance(v, int))
+    for word in end_words:
+        encoded = tokenizer(word, add_special_tokens=False)["input_ids"]
+        if len(encoded) == 1:
+            ids.add(encoded[0])
+    return ids
+
+
+def load(
+    model: str | os.PathLike | None = None,
+    *,
+    adapter: str | os.PathLike | None = None,
+    bits: int | None = None,
+    dtype: str = "auto",
+    device: str = "auto",
+    template: str | None = None,
+    system: str | None = None,
+    stop_words: list[str] | None = None,
+    generation: GenerationConfig | None = None,
+    trust_remote_code: bool = False,
+    offload_folder: str | os.PathLike | None = None,
+) -> Engine:
+    """Load a model for chat.
+
+    model: a local HF model directory; None is the embedded SmolLM2-135M-Instruct.
+    adapter: a PEFT (LoRA) adapter directory applied on top, without merging.
+    bits: 4 (NF4, double quantization) or 8 via bitsandbytes; None loads unquantized.
+    dtype: "auto" (fp32 on CPU, bf16 on CUDA), "fp32", "bf16" or "fp16".
+    device: "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
+    template, system, stop_words: override what the model's tunechat.json says (template None
+    means the tokenizer's chat template)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    if bits not in (None, 4, 8):
+        raise TunechatError(f"bits must be 4, 8 or omitted (full precision), got {bits}")
+    if dtype not in DTYPES:
+        raise TunechatError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    path = resolve_model(model)
+    meta = read_metadata(path)
+    if adapter is not None:
+        adapter = Path(adapter)
+        if not (adapter / "adapter_config.json").is_file():
+            raise TunechatError(f"adapter {adapter}: not a PEFT adapter directory (no adapter_config.json)")
+        meta = {**meta, **read_metadata(adapter)}
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise TunechatError(f"device {device!r} asked for, but no CUDA device is available")
+    torch_dtype = getattr(torch, DTYPES[dtype]) if DTYPES[dtype] else (torch.bfloat16 if device.startswith("cuda") else torch.float32)
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # loading a cached checkpoint takes seconds; no bar needed
+    kwargs: dict[str, Any] = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code}
+    if bits is not None:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=bits == 4,
+            load_in_8bit=bits == 8,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch_dtype,
+        )
+        kwargs["device_map"] = {"": device}
+    if offload_folder is not None:
+        kwargs["offload_folder"] = str(offload_folder)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        llm = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except (OSError, ValueError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TunechatError(f"model {path}: cannot be loaded ({first})") from None
+    if bits is None:
+        llm.to(device)
+    if adapter is not None:
+        from peft import PeftModel
+
+        llm = PeftModel.from_pretrained(llm, adapter)
+    llm.eval()
+    return Engine(
+        llm,
+        tokenizer,
+        template=get_template(template if template is not None else meta.get("template")),
+        system=system if system is not None else meta.get("system"),
+        stop_words=stop_words if stop_words is not None else meta.get("stop_words"),
+        generation=generation,
+        name=str(meta.get("name") or path.name),
+        path=path,
+    )

