@@ -8,13 +8,16 @@ import inspect
 import os
 import threading
 from pathlib import Path
-from typing import Any, Callable, Generator, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator
 
 from sdk.errors import TunechatError
 from sdk.generation import GenerationConfig, TextStream
 from sdk.metadata import read_metadata
 from sdk.models import resolve_model
 from sdk.templates import Message, Template, get_template, render_prompt, stop_words_for
+
+if TYPE_CHECKING:
+    from sdk.remote import RemoteEngine
 
 DTYPES = {"auto": None, "fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16",
           "fp16": "float16", "float16": "float16"}
@@ -267,8 +270,11 @@ def _eos_ids(model: Any, tokenizer: Any, end_words: list[str]) -> set[int]:
 
 
 def load(
-    model: str | os.PathLike | None = None,
+    source: str | os.PathLike | None = None,
+    /,
     *,
+    model: str | os.PathLike | None = None,
+    api_key: str | None = None,
     adapter: str | os.PathLike | None = None,
     bits: int | None = None,
     dtype: str = "auto",
@@ -279,16 +285,38 @@ def load(
     generation: GenerationConfig | None = None,
     trust_remote_code: bool = False,
     offload_folder: str | os.PathLike | None = None,
-) -> Engine:
-    """Load a model for chat.
+) -> Engine | RemoteEngine:
+    """Load a model for chat, or connect to one served over HTTP.
 
-    model: a local HF model directory; None is the embedded SmolLM2-135M-Instruct.
+    source: a local HF model directory; None is the embedded SmolLM2-135M-Instruct; the
+    http(s) URL of an OpenAI-compatible API (`tunechat serve`, vLLM, LMDeploy: ".../v1") gives a
+    `RemoteEngine` with the same interface, e.g. `sdk.load("http://host:8000/v1", model="m")`.
+    model: with a URL, the served model's name (default: the only one served); otherwise the
+    model directory, as `source` (`sdk.load(model="merged/")`).
+    api_key: with a URL, the server's key (default $TUNECHAT_API_KEY, then $OPENAI_API_KEY).
     adapter: a PEFT (LoRA) adapter directory applied on top, without merging.
     bits: 4 (NF4, double quantization) or 8 via bitsandbytes; None loads unquantized.
     dtype: "auto" (fp32 on CPU, bf16 on CUDA), "fp32", "bf16" or "fp16".
     device: "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
     template, system, stop_words: override what the model's tunechat.json says (template None
-    means the tokenizer's chat template)."""
+    means the tokenizer's chat template); with a URL only system, stop_words and generation
+    apply (system None leaves the server's own), and the loading options are the server's."""
+    if isinstance(source, str) and source.startswith(("http://", "https://")):
+        from sdk.remote import RemoteEngine
+
+        local = [name for name, given in [("adapter", adapter is not None), ("bits", bits is not None),
+                                          ("dtype", dtype != "auto"), ("device", device != "auto"),
+                                          ("template", template is not None), ("trust_remote_code", trust_remote_code),
+                                          ("offload_folder", offload_folder is not None)] if given]
+        if local:
+            raise TunechatError(f"{', '.join(local)}: only for local models; the server at {source} loads its own")
+        return RemoteEngine(source, model=model and str(model), api_key=api_key, system=system, stop_words=stop_words,
+                            generation=generation)
+    if source is not None and model is not None:
+        raise TunechatError("give the model once: sdk.load(path) or sdk.load(model=path)")
+    if api_key is not None:
+        raise TunechatError("api_key is for a server URL, not a local model")
+    model = source if source is not None else model
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging

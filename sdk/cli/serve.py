@@ -1,0 +1,46 @@
+"""`tunechat serve [MODEL]`: serve a model over an OpenAI-compatible HTTP API.
+
+Endpoints: GET /v1/models, POST /v1/chat/completions and /v1/completions (streamed over SSE when
+asked), GET /health. Any OpenAI client works, e.g. with the `openai` package:
+  OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="KEY").chat.completions.create(...)
+and so does tunechat itself: `tunechat chat http://127.0.0.1:8000/v1`, `sdk.load(url)`.
+
+The generation flags set the server's defaults; a request's own fields override them. Requests
+are answered one at a time (one model on one machine); for many users on GPUs, serve the merged
+model with vLLM or LMDeploy instead (see docs/serving.md)."""
+from __future__ import annotations
+
+import argparse
+import os
+
+from sdk.cli.common import add_generation_args, add_model_args, generation_config, load_engine
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("serve", help="serve a model over an OpenAI-compatible API", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_args(parser)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on; 0 picks a free one (default 8000)")
+    parser.add_argument("--api-key", default=os.environ.get("TUNECHAT_API_KEY"),
+                        help="require this key as 'Authorization: Bearer KEY' (default: $TUNECHAT_API_KEY, else no key)")
+    parser.add_argument("--served-model-name", default=None,
+                        help="the model name clients use and /v1/models lists (default: the model's own name)")
+    parser.add_argument("--system", default=None, help="system prompt for requests that bring none (default: the model's own)")
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                        help="server log verbosity, on stderr (default info: one line per request)")
+    add_generation_args(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sdk.server import create_app, serve
+
+    engine = load_engine(args, generation_config(args), system=args.system)
+    app = create_app(engine, api_key=args.api_key, model_name=args.served_model_name)
+
+    def ready(url: str) -> None:
+        print(f"Serving {args.served_model_name or engine.name} at {url} (OpenAI-compatible; Ctrl-C stops)", flush=True)
+
+    serve(app, args.host, args.port, log_level=args.log_level, ready=ready)
+    return 0

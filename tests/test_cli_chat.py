@@ -1,0 +1,75 @@
+"""`tunechat chat` and `cli_demo.py` as a user runs them: piped, in a terminal, and with bad input."""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+
+
+def test_piped_chat_answers_each_line_and_exits_zero():
+    result = run_cli("chat", "--temperature", "0", "--max-new-tokens", "32", stdin="What is the capital of France?\n")
+    assert result.returncode == 0, result.stderr
+    assert "Paris" in result.stdout
+    assert len(result.stdout.strip().splitlines()) == 1
+
+
+def test_piped_chat_keeps_history_and_understands_commands():
+    script = "My name is Ada.\n/reset\n/system You are a pirate.\nWhat is the capital of France?\n"
+    result = run_cli("chat", "--temperature", "0", "--max-new-tokens", "24", "--no-streamer", stdin=script)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.strip().splitlines()) >= 2
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["/does/not/exist"], "no such directory"),
+        ([str(ROOT / "tests")], "not a model directory"),
+        (["--temperature", "-1"], "temperature must be"),
+        (["--top-p", "2"], "top_p must be"),
+        (["--bits", "3"], "invalid choice: 3"),
+        (["--prompt-template", "nope"], "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_line_nonzero_and_no_traceback(args, message):
+    result = run_cli("chat", *args, stdin="hi\n")
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_cli_demo_is_the_chat_command():
+    import subprocess
+
+    result = subprocess.run([sys.executable, "cli_demo.py", "--temperature", "0", "--max-new-tokens", "24"],
+                            input="What is the capital of France?\n", capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Paris" in result.stdout
+
+
+@pytest.mark.slow
+def test_terminal_chat_streams_stops_on_ctrl_c_and_keeps_going():
+    pexpect = pytest.importorskip("pexpect")
+    child = pexpect.spawn(sys.executable, ["-m", "sdk.cli", "chat", "--temperature", "0", "--max-new-tokens", "400"],
+                          cwd=str(ROOT), env={**os.environ, "TERM": "xterm"},
+                          encoding="utf-8", timeout=120, dimensions=(40, 200))
+    child.expect("You:")
+    child.sendline("Write a long essay about the history of Rome.")
+    child.expect("BOT: ")
+    child.expect(r"\w+ \w+ \w+")  # streaming has started
+    child.sendintr()  # Ctrl-C stops the answer, not the chat
+    child.expect(r"\[stopped\]")
+    child.expect("You:")
+    child.sendline("What is the capital of France?")
+    child.expect("Paris")
+    child.expect("You:")
+    child.sendline("/reset")
+    child.expect("conversation cleared")
+    child.sendline("/exit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
