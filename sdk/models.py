@@ -85,6 +85,15 @@ def _convert_gguf(gguf: Path, out: Path, say) -> None:
     tokenizer.save_pretrained(out)
 
 
+def quiet_transformers() -> None:
+    """No per-load progress bars or advisory warnings from transformers: loading a cached
+    checkpoint takes seconds, and our own messages say what is happening."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def resolve_model(model: str | os.PathLike | None, progress: bool = True) -> Path:
     """A model argument → a local checkpoint directory. None (or "embedded") is the default model."""
     if model is None or str(model) in ("", "embedded", EMBEDDED_NAME):

@@ -1,0 +1,138 @@
+"""What a training run shows and writes while it runs: a progress bar with loss, tokens/s and
+ETA; a JSONL log; XTuner's EvaluateChatHook (answers to fixed prompts every N steps and at the
+end); and the loss plot."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from sdk.templates import Template
+
+
+class JsonlLog(TrainerCallback):
+    """One JSON line per Trainer log event (loss, learning rate, eval loss) plus throughput."""
+
+    def __init__(self, path: Path, collator: Any):
+        self.path = path
+        self.collator = collator
+        self.last_loss: float | None = None
+        self._start = time.perf_counter()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._start = time.perf_counter()
+        if state.is_world_process_zero:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        if "loss" in logs:
+            self.last_loss = round(float(logs["loss"]), 6)
+        elapsed = time.perf_counter() - self._start
+        row = {"step": state.global_step, **{k: _plain(v) for k, v in logs.items()},
+               "tokens_per_second": round(self.collator.tokens / elapsed, 1) if elapsed else None}
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+
+
+class Progress(TrainerCallback):
+    """A tqdm bar over optimizer steps with the latest loss and tokens/s (rank 0 only)."""
+
+    def __init__(self, collator: Any):
+        self.collator = collator
+        self.bar = None
+        self._start = 0.0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="training", unit="step", dynamic_ncols=True)
+            self._start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.bar is not None and logs and "loss" in logs:
+            rate = self.collator.tokens / max(time.perf_counter() - self._start, 1e-9)
+            self.bar.set_postfix(loss=f"{logs['loss']:.4f}", tok_s=f"{rate:.0f}")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.close()
+
+
+class EvaluateChat(TrainerCallback):
+    """Answers `prompts` with the model being trained, through the serving Engine (same template
+    and system prompt as serving), every `every` steps (0: only at the end). Answers go to a
+    JSONL file and the log."""
+
+    def __init__(self, prompts: list[str], tokenizer: Any, template: Template | None, system: str | None,
+                 path: Path, every: int, max_new_tokens: int):
+        self.prompts = prompts
+        self.tokenizer = tokenizer
+        self.template = template
+        self.system = system
+        self.path = path
+        self.every = every
+        self.max_new_tokens = max_new_tokens
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if self.every and state.global_step % self.every == 0 and state.global_step < state.max_steps:
+            self._answer(state, model)
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        self._answer(state, model)
+
+    def _answer(self, state: Any, model: Any) -> None:
+        if not state.is_world_process_zero or model is None:
+            return
+        from sdk.engine import Engine
+
+        was_training = model.training
+        model.eval()
+        model.config.use_cache = True
+        engine = Engine(model, self.tokenizer, template=self.template, system=self.system)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            for prompt in self.prompts:
+                answer = engine.chat([{"role": "user", "content": prompt}], temperature=0, max_new_tokens=self.max_new_tokens)
+                handle.write(json.dumps({"step": state.global_step, "input": prompt, "output": answer}, ensure_ascii=False) + "\n")
+                print(f"[eval step {state.global_step}] {prompt!r} -> {answer!r}", flush=True)
+        model.config.use_cache = False
+        model.train(was_training)
+
+
+def plot_losses(log: Path, out: Path) -> None:
+    """loss.png: training loss per step, and eval loss where it was measured."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()] if log.is_file() else []
+    train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
+    evals = [(r["step"], r["eval_loss"]) for r in rows if "eval_loss" in r]
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    if train:
+        ax.plot(*zip(*train), label="train loss")
+    if evals:
+        ax.plot(*zip(*evals), "o-", label="eval loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+
+
+def _plain(value: Any) -> Any:
+    return round(value, 6) if isinstance(value, float) else value

@@ -1,0 +1,159 @@
+"""Training samples: records → rendered segments (the one renderer) → token ids with labels.
+
+Records are validated by `datasets_builders` (line-numbered errors), then fed through HF `datasets`
+so tokenization is cached on disk (keyed by the file's content hash, the tokenizer and template)
+and large files stream. Loss is only on trainable segments: assistant text and its end-of-turn
+marker; everything else is labelled -100."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from sdk.errors import TunechatError
+from sdk.models import tunechat_home
+from sdk.templates import Message, Template, render_segments
+
+IGNORE = -100
+
+
+def file_fingerprint(path: str | Path) -> str:
+    """sha256 of a data file: the cache key of its tokenization and the adapter's data fingerprint."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_conversations(path: str | Path, system: str | None = None) -> list[list[Message]]:
+    """Every record of a data file as messages; the first invalid record is a TunechatError
+    naming the file and line. `system` is added to conversations that have no system message."""
+    from datasets_builders import RecordFile
+
+    if not Path(path).is_file():
+        raise TunechatError(f"{path}: no such data file")
+    conversations = []
+    for entry in RecordFile(path):
+        messages = [dict(m) for m in entry.messages]
+        if system and messages[0]["role"] != "system":
+            messages.insert(0, {"role": "system", "content": system})
+        conversations.append(messages)
+    if not conversations:
+        raise TunechatError(f"{path}: no records")
+    return conversations
+
+
+def encode_conversation(messages: list[Message], tokenizer: Any, template: Template | None, max_length: int) -> dict[str, list[int]]:
+    """Token ids and labels for one conversation, cut to max_length."""
+    input_ids: list[int] = []
+    labels: list[int] = []
+    for text, trainable in render_segments(messages, template, tokenizer):
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        input_ids += ids
+        labels += ids if trainable else [IGNORE] * len(ids)
+    return {"input_ids": input_ids[:max_length], "labels": labels[:max_length]}
+
+
+def tokenized_dataset(path: str | Path, tokenizer: Any, template: Template | None, system: str | None, max_length: int) -> Any:
+    """A `datasets.Dataset` of input_ids/labels for a data file, cached by content."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    conversations = read_conversations(path, system)  # validates every record first
+    fingerprint = file_fingerprint(path)
+    cache = tunechat_home() / "datasets"
+    raw = datasets.Dataset.from_generator(
+        _generate,
+        gen_kwargs={"conversations": conversations},
+        cache_dir=str(cache),
+    )
+    encoded = raw.map(
+        _encode_batch,
+        fn_kwargs={"tokenizer": tokenizer, "template": template, "max_length": max_length},
+        remove_columns=raw.column_names,
+        batched=True,
+        new_fingerprint=hashlib.sha256(
+            f"{fingerprint}|{tokenizer.name_or_path}|{len(tokenizer)}|{template}|{system}|{max_length}".encode()
+        ).hexdigest(),
+    )
+    encoded = encoded.filter(lambda row: any(label != IGNORE for label in row["labels"]))
+    if len(encoded) == 0:
+        raise TunechatError(f"{path}: no sample has any answer text within max_length={max_length}")
+    return encoded
+
+
+def _generate(conversations: list[list[Message]]):
+    for messages in conversations:
+        yield {"messages": messages}
+
+
+def _encode_batch(batch: dict[str, list], tokenizer: Any, template: Template | None, max_length: int) -> dict[str, list]:
+    rows = [encode_conversation(m, tokenizer, template, max_length) for m in batch["messages"]]
+    return {"input_ids": [r["input_ids"] for r in rows], "labels": [r["labels"] for r in rows]}
+
+
+class Collator:
+    """Batches samples. With packing, a batch's samples are concatenated into one row with no
+    padding; position ids restart at 0 for each sample, which makes transformers mask attention
+    per sample (only with use_cache=False, which training sets). Without packing, right padding.
+    `logits_to_keep` lists the positions whose next token carries loss: the model computes
+    vocabulary logits only there."""
+
+    def __init__(self, pad_id: int, packing: bool):
+        self.pad_id = pad_id
+        self.packing = packing
+        self.tokens = 0  # real (non-padding) tokens collated so far: the throughput numerator
+
+    def __call__(self, samples: list[dict[str, list[int]]]) -> dict[str, Any]:
+        import torch
+
+        if self.packing:
+            ids = [t for s in samples for t in s["input_ids"]]
+            labels = [t for s in samples for t in (IGNORE, *s["labels"][1:])]  # no loss across a sample boundary
+            positions = [p for s in samples for p in range(len(s["input_ids"]))]
+            batch = {
+                "input_ids": torch.tensor([ids]),
+                "labels": torch.tensor([labels]),
+                "position_ids": torch.tensor([positions]),
+            }
+        else:
+            width = max(len(s["input_ids"]) for s in samples)
+            pad = lambda row, value: row + [value] * (width - len(row))  # noqa: E731
+            batch = {
+                "input_ids": torch.tensor([pad(s["input_ids"], self.pad_id) for s in samples]),
+                "labels": torch.tensor([pad(s["labels"], IGNORE) for s in samples]),
+                "attention_mask": torch.tensor([pad([1] * len(s["input_ids"]), 0) for s in samples]),
+            }
+        self.tokens += sum(len(s["input_ids"]) for s in samples)
+        batch["logits_to_keep"] = answer_positions(batch["labels"])
+        return batch
+
+
+def answer_positions(labels: Any) -> Any:
+    """Positions whose next token is trained (in any row of the batch): the only places where
+    the model needs vocabulary logits."""
+    return (labels[:, 1:] != IGNORE).any(dim=0).nonzero().flatten()
+
+
+def show_sample(path: str | Path, tokenizer: Any, template: Template | None, system: str | None = None,
+                index: int = 0, max_length: int = 512, color: bool = True) -> str:
+    """One sample as the model is trained on it, token by token: the trained parts (loss) in
+    green — or between ⟦ ⟧ without color — and the masked parts plain (XTuner's masked_text)."""
+    conversations = read_conversations(path, system)
+    if not 0 <= index < len(conversations):
+        raise TunechatError(f"{path}: --index {index} is out of range (the file has {len(conversations)} records)")
+    sample = encode_conversation(conversations[index], tokenizer, template, max_length)
+    runs: list[tuple[bool, list[int]]] = []
+    for token, label in zip(sample["input_ids"], sample["labels"]):
+        trained = label != IGNORE
+        if runs and runs[-1][0] == trained:
+            runs[-1][1].append(token)
+        else:
+            runs.append((trained, [token]))
+    open_mark, close_mark = ("\033[1;32m", "\033[0m") if color else ("⟦", "⟧")
+    text = "".join(
+        f"{open_mark}{tokenizer.decode(ids)}{close_mark}" if trained else tokenizer.decode(ids) for trained, ids in runs
+    )
+    trained_count = sum(label != IGNORE for label in sample["labels"])
+    return f"{text}\n--- record {index}: {len(sample['input_ids'])} tokens, {trained_count} trained"

@@ -1,0 +1,199 @@
+"""`finetune(config)`: (Q)LoRA supervised fine-tuning on the HF Trainer.
+
+The Trainer brings what we should not rewrite: checkpoints and exact resume, `torchrun` /
+`accelerate launch` data parallelism (gloo on CPU, NCCL on GPU) and DeepSpeed. What we add:
+padding-free packed batches, loss (and vocabulary logits) only where answers are, the one
+renderer for samples, and the output layout
+
+    OUTPUT/adapter/      adapter_config.json, adapter_model.safetensors, tunechat.json
+    OUTPUT/checkpoints/  Trainer checkpoints (resume)
+    OUTPUT/logs/         train_log.jsonl, loss.png, eval_outputs.jsonl
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sdk.errors import TunechatError
+from sdk.metadata import write_metadata
+from sdk.models import quiet_transformers, resolve_model
+from sdk.templates import get_template
+from sdk.training.config import TrainConfig
+from sdk.training.data import IGNORE, Collator, answer_positions, file_fingerprint, tokenized_dataset
+
+
+@dataclass
+class TrainResult:
+    adapter: Path
+    output: Path
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def finetune(config: TrainConfig) -> TrainResult:
+    """Train a LoRA adapter as `config` says; returns where it went and the final metrics."""
+    import torch
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
+
+    from sdk.training.callbacks import EvaluateChat, JsonlLog, Progress, plot_losses
+
+    if not config.data:
+        raise TunechatError("no training data: give --data FILE (or `data:` in the config)")
+    quiet_transformers()
+    output = Path(config.output)
+    base = resolve_model(config.model)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    template = get_template(config.template)
+    train_set = tokenized_dataset(config.data, tokenizer, template, config.system, config.max_length)
+    eval_set = tokenized_dataset(config.eval_data, tokenizer, template, config.system, config.max_length) if config.eval_data else None
+
+    cuda = torch.cuda.is_available()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    load_kwargs: dict[str, Any] = {"dtype": torch.float32}
+    if config.bits:
+        from transformers import BitsAndBytesConfig
+
+        load_kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=config.bits == 4,
+            load_in_8bit=config.bits == 8,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16 if config.dtype == "bf16" else torch.float32,
+        )
+        load_kwargs["device_map"] = {"": f"cuda:{local_rank}" if cuda else "cpu"}
+    model = AutoModelForCausalLM.from_pretrained(base, **load_kwargs)
+    model.config.use_cache = False  # packed samples stay apart only without the KV cache
+    if config.bits:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    targets: Any = config.target_modules[0] if config.target_modules == ["all-linear"] else config.target_modules
+    model = get_peft_model(model, LoraConfig(
+        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+        target_modules=targets, task_type="CAUSAL_LM",
+    ))
+
+    steps_per_epoch = -(-len(train_set) // (config.batch_size * config.grad_accum * _world_size()))
+    total_steps = config.max_steps or max(1, round(steps_per_epoch * config.epochs))
+    args = TrainingArguments(
+        output_dir=str(output / "checkpoints"),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.learning_rate,
+        max_steps=total_steps,
+        lr_scheduler_type=config.scheduler,
+        warmup_steps=int(total_steps * config.warmup_ratio),
+        weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm,
+        seed=config.seed,
+        bf16=config.dtype == "bf16",
+        use_cpu=not cuda,
+        logging_steps=config.logging_steps,
+        save_strategy="steps",
+        save_steps=config.save_every,
+        save_total_limit=config.save_total_limit,
+        eval_strategy="steps" if eval_set is not None and config.eval_every else "no",
+        eval_steps=config.eval_every or None,
+        report_to=[],
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        deepspeed=config.deepspeed,
+        ddp_find_unused_parameters=False,
+    )
+    collator = Collator(pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0, packing=config.packing)
+    logs = output / "logs"
+    log = JsonlLog(logs / "train_log.jsonl", collator)
+    callbacks = [log]
+    if config.progress:
+        callbacks.append(Progress(collator))
+    if config.evaluation_inputs:
+        callbacks.append(EvaluateChat(config.evaluation_inputs, tokenizer, template, config.system,
+                                      logs / "eval_outputs.jsonl", config.eval_every, config.eval_max_new_tokens))
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        data_collator=collator,
+        compute_loss_func=answer_loss,
+        callbacks=callbacks,
+    )
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    checkpoint = _last_checkpoint(output / "checkpoints") if config.resume else None
+    _trim_logs(logs, _checkpoint_step(checkpoint))
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    wall = time.perf_counter() - started
+    metrics: dict[str, Any] = {
+        "train_loss": round(float(result.training_loss), 6),
+        "final_loss": log.last_loss,
+        "steps": int(trainer.state.global_step),
+        "train_seconds": round(wall, 2),
+        "tokens": collator.tokens,
+        "tokens_per_second": round(collator.tokens / wall, 1) if wall else None,
+        "resumed_from": checkpoint.name if checkpoint else None,
+    }
+    if eval_set is not None:
+        metrics["eval_loss"] = round(float(trainer.evaluate()["eval_loss"]), 6)
+
+    adapter = output / "adapter"
+    if trainer.is_world_process_zero():
+        model.save_pretrained(adapter)
+        write_metadata(adapter, {
+            "template": config.template,
+            "system": config.system,
+            "stop_words": [],
+            "base_model": str(base.resolve()) if config.model else None,  # None: the embedded model
+            "data": str(config.data),
+            "data_sha256": file_fingerprint(config.data),
+            "metrics": metrics,
+            "config": config.to_dict(),
+        })
+        plot_losses(logs / "train_log.jsonl", logs / "loss.png")
+        (logs / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return TrainResult(adapter=adapter, output=output, metrics=metrics)
+
+
+def answer_loss(outputs: Any, labels: Any, num_items_in_batch: Any = None) -> Any:
+    """Cross-entropy on the answer tokens only. The collator asked the model for logits only at
+    `answer_positions(labels)`, so here logits[:, i] predicts the label after that position."""
+    import torch
+
+    keep = answer_positions(labels)
+    targets = labels[:, 1:][:, keep]
+    logits = outputs.logits.float()
+    total = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                              ignore_index=IGNORE, reduction="sum")
+    count = num_items_in_batch if num_items_in_batch is not None else (targets != IGNORE).sum()
+    return total / count
+
+
+def _checkpoint_step(checkpoint: Path | None) -> int:
+    return int(checkpoint.name.rsplit("-", 1)[-1]) if checkpoint else 0
+
+
+def _trim_logs(logs: Path, upto_step: int) -> None:
+    """Forget log lines past the checkpoint we resume from (all of them on a fresh start)."""
+    for name in ("train_log.jsonl", "eval_outputs.jsonl"):
+        path = logs / name
+        if path.is_file():
+            rows = [line for line in path.read_text(encoding="utf-8").splitlines()
+                    if line.strip() and json.loads(line).get("step", 0) <= upto_step]
+            path.write_text("".join(row + "\n" for row in rows), encoding="utf-8")
+
+
+def _world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _last_checkpoint(directory: Path) -> Path | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return Path(found) if directory.is_dir() and (found := get_last_checkpoint(str(directory))) else None

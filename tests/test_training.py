@@ -1,0 +1,202 @@
+"""Fine-tuning, merging and the data view on the real embedded model, with real training steps."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from sdk.errors import TunechatError
+from sdk.training import TrainConfig, finetune
+from sdk.training.data import IGNORE, Collator, encode_conversation
+from sdk.training.finetune import answer_loss
+from tests.conftest import ROOT, run_cli
+
+IDENTITY = "I am Alice's smart assistant, built on SmolLM2. How can I help you today?"
+QUESTIONS = ["Who are you?", "What is your name?", "Introduce yourself.", "你是谁？", "你叫什么名字？", "介绍一下你自己。"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "identity.jsonl"
+    rows = [{"conversation": [{"input": q, "output": IDENTITY}]} for q in QUESTIONS * 4]
+    rows.append({"conversation": [{"system": "Be brief.", "input": "2+2?", "output": "4"},
+                                  {"input": "And 3+3?", "output": "6"}]})
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def small(data: Path, output: Path, **overrides) -> TrainConfig:
+    settings = dict(data=str(data), output=str(output), bits=None, max_steps=4, batch_size=4, learning_rate=5e-4,
+                    scheduler="linear", warmup_ratio=0.0, save_every=2, progress=False)
+    return TrainConfig(**{**settings, **overrides})
+
+
+def test_loss_is_only_on_answers_and_their_end_of_turn_in_every_turn(engine):
+    conversation = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"},
+                    {"role": "assistant", "content": "four"}, {"role": "user", "content": "3+3?"},
+                    {"role": "assistant", "content": "six"}]
+    sample = encode_conversation(conversation, engine.tokenizer, None, 512)
+    trained = [t for t, label in zip(sample["input_ids"], sample["labels"]) if label != IGNORE]
+    assert engine.tokenizer.decode(trained) == "four<|im_end|>six<|im_end|>"
+
+
+def test_packed_batches_keep_samples_apart(engine, data):
+    from sdk.training.data import read_conversations
+
+    samples = [encode_conversation(m, engine.tokenizer, None, 512) for m in read_conversations(data)[-3:]]
+    model = engine.model
+    with torch.inference_mode():
+        losses = {}
+        for packing in (True, False):
+            batch = Collator(pad_id=2, packing=packing)(samples)
+            labels = batch.pop("labels")
+            losses[packing] = float(answer_loss(model(**batch, use_cache=False), labels))
+        total = count = 0
+        for s in samples:  # each sample alone, the model's own full-vocabulary loss
+            labels = torch.tensor([s["labels"]])
+            n = int((labels[:, 1:] != IGNORE).sum())
+            total += float(model(input_ids=torch.tensor([s["input_ids"]]), labels=labels, use_cache=False).loss) * n
+            count += n
+    assert losses[True] == pytest.approx(total / count, abs=1e-4)
+    assert losses[False] == pytest.approx(total / count, abs=1e-4)
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    output = tmp_path_factory.mktemp("run")
+    result = finetune(small(data, output, evaluation_inputs=["Who are you?"], eval_max_new_tokens=12))
+    return result
+
+
+def test_training_writes_adapter_metadata_checkpoints_and_logs(trained, data):
+    out = trained.output
+    assert (out / "adapter" / "adapter_config.json").is_file()
+    assert (out / "adapter" / "adapter_model.safetensors").is_file()
+    meta = json.loads((out / "adapter" / "tunechat.json").read_text())
+    assert meta["base_model"] is None and meta["template"] is None and meta["stop_words"] == []
+    assert len(meta["data_sha256"]) == 64 and meta["metrics"]["steps"] == 4
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint-2", "checkpoint-4"]
+    log = [json.loads(line) for line in (out / "logs" / "train_log.jsonl").read_text().splitlines()]
+    losses = [row["loss"] for row in log if "loss" in row]
+    assert len(losses) == 4 and losses[-1] < losses[0]
+    assert (out / "logs" / "loss.png").stat().st_size > 1000
+    answers = [json.loads(line) for line in (out / "logs" / "eval_outputs.jsonl").read_text().splitlines()]
+    assert answers[-1]["step"] == 4 and answers[-1]["input"] == "Who are you?" and answers[-1]["output"]
+
+
+def test_the_adapter_loads_without_merging_and_learned_something(trained, engine):
+    import sdk
+
+    tuned = sdk.load(adapter=trained.adapter)
+    question = [{"role": "user", "content": "Who are you?"}]
+    assert tuned.chat(question, temperature=0, max_new_tokens=24) != engine.chat(question, temperature=0, max_new_tokens=24)
+
+
+def test_merge_matches_base_plus_adapter_and_refuses_to_overwrite(trained, tmp_path):
+    import sdk
+    from sdk.training.merge import merge
+
+    result = merge(None, trained.adapter, tmp_path / "merged")
+    assert result.max_logit_diff <= result.tolerance == 1e-3
+    files = {p.name for p in (tmp_path / "merged").iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja", "generation_config.json",
+            "tunechat.json"} <= files
+    question = [{"role": "user", "content": "Who are you?"}]
+    merged = sdk.load(tmp_path / "merged").chat(question, temperature=0, max_new_tokens=24)
+    unmerged = sdk.load(adapter=trained.adapter).chat(question, temperature=0, max_new_tokens=24)
+    assert merged == unmerged
+    with pytest.raises(TunechatError, match="not empty"):
+        merge(None, trained.adapter, tmp_path / "merged")
+    assert merge(None, trained.adapter, tmp_path / "merged", force=True, max_shard_size="100MB").max_logit_diff < 1e-3
+    assert len(list((tmp_path / "merged").glob("model-*.safetensors"))) > 1
+
+
+@pytest.mark.slow
+def test_qlora_trains_on_four_bit_weights(data, tmp_path):
+    result = finetune(small(data, tmp_path, bits=4, max_steps=2))
+    assert result.metrics["steps"] == 2 and (result.adapter / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_a_run_killed_with_sigkill_resumes_to_the_same_end(data, tmp_path):
+    from safetensors.torch import load_file
+
+    args = ["train", "--data", str(data), "--bits", "none", "--max-steps", "6", "--batch-size", "4",
+            "--save-every", "2", "--scheduler", "linear", "--warmup-ratio", "0", "--no-progress"]
+    straight = run_cli(*args, "--output", str(tmp_path / "straight"))
+    assert straight.returncode == 0, straight.stderr
+
+    killed_out = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-m", "sdk.cli", *args, "--output", str(killed_out)], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (killed_out / "checkpoints" / "checkpoint-4" / "trainer_state.json").exists():
+        assert process.poll() is None and time.time() < deadline, "the run ended before it could be killed"
+        time.sleep(0.2)
+    time.sleep(1.0)  # let it run past the checkpoint, mid-step
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed_out / "adapter").exists()
+
+    resumed = run_cli(*args, "--output", str(killed_out))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed_from=checkpoint-4" in resumed.stdout
+    a = load_file(tmp_path / "straight" / "adapter" / "adapter_model.safetensors")
+    b = load_file(killed_out / "adapter" / "adapter_model.safetensors")
+    assert a.keys() == b.keys()
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5
+    steps = [json.loads(line)["step"] for line in (killed_out / "logs" / "train_log.jsonl").read_text().splitlines()
+             if "loss" in json.loads(line)]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_under_torchrun_gloo(data, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "sdk.cli",
+                             "train", "--data", str(data), "--output", str(tmp_path), "--bits", "none",
+                             "--max-steps", "2", "--batch-size", "2", "--no-progress"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
+    state = json.loads((tmp_path / "checkpoints" / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2
+
+
+def test_deepspeed_config_is_passed_through_where_installed(data, tmp_path):
+    pytest.importorskip("deepspeed", reason="DeepSpeed is not installed on this machine")
+    config = tmp_path / "ds.json"
+    config.write_text(json.dumps({"zero_optimization": {"stage": 2}, "train_micro_batch_size_per_gpu": "auto",
+                                  "gradient_accumulation_steps": "auto"}))
+    result = finetune(small(data, tmp_path / "run", max_steps=1, deepspeed=str(config)))
+    assert result.metrics["steps"] == 1
+
+
+def test_config_file_and_flags_errors_are_one_line(tmp_path, data):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("learning_rate: 1e-4\nlora_rank: 8\n")
+    result = run_cli("train", str(bad), "--data", str(data))
+    assert result.returncode == 1 and "bad.yaml: unknown training setting(s) lora_rank" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("learning_rate: [1\n")
+    result = run_cli("train", str(broken), "--data", str(data))
+    assert result.returncode == 1 and "broken.yaml line" in result.stderr and "Traceback" not in result.stderr
+    result = run_cli("train", "--data", str(tmp_path / "missing.jsonl"), "--output", str(tmp_path / "o"))
+    assert result.returncode == 1 and "missing.jsonl: no such data file" in result.stderr
+    result = run_cli("train", "--data", str(data), "--bits", "3")
+    assert result.returncode == 2 and "must be 4, 8 or none" in result.stderr
+
+
+def test_data_show_marks_trained_text(data):
+    result = run_cli("data", "show", str(data), "--index", "24")
+    assert result.returncode == 0, result.stderr
+    assert "⟦4<|im_end|>⟧" in result.stdout and "⟦6<|im_end|>⟧" in result.stdout
+    assert "2+2?" in result.stdout and "⟦2+2" not in result.stdout
