@@ -7,24 +7,39 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable
+from typing import Callable, Iterable, Iterator
+
+from sdk.cli.data_show import show_parser
+from sdk.cli.data_tools import register_tools
 
 _FORMATTER = argparse.RawDescriptionHelpFormatter
 _SYSTEM_HELP = "system prompt put on every record (replaces any the input has)"
+_DESCRIPTION = """Build, convert, split and check training data: JSON Lines of conversations in XTuner's
+format ({"conversation": [{"system", "input", "output"}]}) or OpenAI's ({"messages": [...]}).
+
+  tunechat data sheet QA.xlsx --input A --output D -o qa.jsonl       a spreadsheet -> records
+  tunechat data convert alpaca.json -o qa.jsonl                     alpaca/ShareGPT/OpenAI -> XTuner
+  tunechat data split qa.jsonl --train-out train.jsonl --test-out test.jsonl
+  tunechat data identity --name Alice -o identity.jsonl             "who are you?" data
+  tunechat data check train.jsonl                                   validate and summarise
+
+`tunechat data ACTION --help` explains each."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("data", help="build, convert, split and check training data", description=__doc__,
+    parser = sub.add_parser("data", help="build, convert, split and check training data", description=_DESCRIPTION,
                             formatter_class=_FORMATTER)
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     for add in ACTIONS:
         add(actions)
 
 
-def _add_output(parser: argparse.ArgumentParser, what: str = "OUT.jsonl") -> None:
-    parser.add_argument("-o", "--out", required=True, metavar=what,
+def _add_output(parser: argparse.ArgumentParser) -> None:
+    from datasets_builders.convert import WRITE_FORMATS
+
+    parser.add_argument("-o", "--out", required=True, metavar="OUT.jsonl",
                         help="output file (JSON Lines, UTF-8); written only when everything succeeds")
-    parser.add_argument("--to", default="xtuner", choices=["xtuner", "openai"],
+    parser.add_argument("--to", default="xtuner", choices=WRITE_FORMATS,
                         help='output format: xtuner {"conversation": [{"system","input","output"}]} (default) '
                              'or openai {"messages": [{"role","content"}]}')
 
@@ -36,20 +51,24 @@ def _add_from(parser: argparse.ArgumentParser) -> None:
                         help="input format; default: detected from the first record's keys")
 
 
-def _write(path: str, records, fmt: str) -> int:
-    """Write canonical-message records in `fmt`; a record that cannot be written says which one."""
+def _write(path: str, records: Iterable[tuple[str, list]], fmt: str) -> int:
+    """Write (where, messages) records in `fmt`; a record with no `fmt` form is named by `where`."""
     from datasets_builders.convert import FieldError, render
     from datasets_builders.errors import DataError
     from datasets_builders.records import write_jsonl
 
     def rendered():
-        for number, messages in enumerate(records, 1):
+        for where, messages in records:
             try:
                 yield render(messages, fmt)
             except FieldError as exc:
-                raise DataError(f"record {number}: {exc}") from None
+                raise DataError(f"{where}: {exc}") from None
 
     return write_jsonl(path, rendered())
+
+
+def _numbered(records: Iterable[list]) -> Iterator[tuple[str, list]]:
+    return ((f"record {number}", messages) for number, messages in enumerate(records, 1))
 
 
 # -- sheet ---------------------------------------------------------------------------------------
@@ -58,9 +77,10 @@ def _sheet_parser(actions: argparse._SubParsersAction) -> None:
     parser = actions.add_parser(
         "sheet", help="spreadsheet (.xlsx, .csv) -> conversation JSONL", formatter_class=_FORMATTER,
         description="Turn question/answer columns of a spreadsheet into training records, one per row.\n\n"
-        "Columns are given by letter (A, D, AB) or by header text (\"Question\"). The first non-empty row is\n"
-        "a header unless --no-header. Cells read as shown: 12 not 12.0, dates 2024-01-31, formulas their\n"
-        "last calculated value, merged cells their value on every row they span, whitespace trimmed.\n"
+        "Columns are given by letter (A, D, AB: 1-3 letters are always a column letter) or by header text\n"
+        "(\"Question\", ignoring case). The first non-empty row is a header unless --no-header.\n"
+        "Cells read as shown: 12 not 12.0, dates 2024-01-31, formulas their last calculated value,\n"
+        "merged cells their value on every row they span, whitespace trimmed.\n"
         "Rows with an empty input or output are skipped and counted (--verbose lists them).",
         epilog="the tutorial's example, in one command:\n"
         "  tunechat data sheet MedQA2019.xlsx --sheet DrugQA --input A --output D \\\n"
@@ -72,7 +92,7 @@ def _sheet_parser(actions: argparse._SubParsersAction) -> None:
     parser.add_argument("--input", action="append", metavar="COL",
                         help="input column, by letter or header text; repeat to join several (default A)")
     parser.add_argument("--output", default="B", metavar="COL", help="output (answer) column (default B)")
-    parser.add_argument("--system", default=None, help=_SYSTEM_HELP)
+    parser.add_argument("--system", default=None, metavar="TEXT", help=_SYSTEM_HELP)
     parser.add_argument("--header", action=argparse.BooleanOptionalAction, default=True,
                         help="the first non-empty row names the columns and is not data (default: yes)")
     parser.add_argument("--joiner", default="\\n", help='text between joined input columns (default "\\n", a newline)')
@@ -83,14 +103,15 @@ def _sheet_parser(actions: argparse._SubParsersAction) -> None:
 
 def _sheet(args: argparse.Namespace) -> int:
     from datasets_builders.sheet import SheetConversion, open_table
+    from datasets_builders.text import plural
 
     table = open_table(args.source, args.sheet, args.delimiter)
     joiner = args.joiner.replace("\\n", "\n").replace("\\t", "\t")
     conversion = SheetConversion(table, args.input or ["A"], args.output, system=args.system,
                                  header=args.header, joiner=joiner)
-    count = _write(args.out, conversion.records(), args.to)
+    count = _write(args.out, _numbered(conversion.records()), args.to)
     print(conversion.summary(args.verbose))
-    print(f"wrote {count} records to {args.out}")
+    print(f"wrote {plural(count, 'record')} to {args.out}")
     return 0
 
 
@@ -110,7 +131,7 @@ def _convert_parser(actions: argparse._SubParsersAction) -> None:
     parser.add_argument("source", metavar="IN", help="the records to convert")
     _add_output(parser)
     _add_from(parser)
-    parser.add_argument("--system", default=None, help=_SYSTEM_HELP)
+    parser.add_argument("--system", default=None, metavar="TEXT", help=_SYSTEM_HELP)
     parser.set_defaults(run=_convert)
 
 
@@ -119,7 +140,8 @@ def _convert(args: argparse.Namespace) -> int:
     from datasets_builders.records import RecordFile
 
     source = RecordFile(args.source, args.fmt)
-    count = _write(args.out, (with_system(entry.messages, args.system) for entry in source), args.to)
+    count = _write(args.out, ((f"{args.source} line {entry.line}", with_system(entry.messages, args.system))
+                                     for entry in source), args.to)
     print(f"converted {count} records ({source.format} -> {args.to}) to {args.out}")
     return 0
 
@@ -174,7 +196,8 @@ def _identity_parser(actions: argparse._SubParsersAction) -> None:
     _add_output(parser)
     parser.add_argument("--bot-name", default=None, help="the assistant's own name (default: none, \"NAME's assistant\")")
     parser.add_argument("--author", default=None, help="who fine-tuned it, for \"who made you?\" (default NAME)")
-    parser.add_argument("--system", default=None, help="system prompt on every record (use the same when chatting)")
+    parser.add_argument("--system", default=None, metavar="TEXT",
+                        help="system prompt on every record (chat with the same one)")
     parser.add_argument("--size", type=int, default=200, help="number of identity records (default 200)")
     parser.add_argument("--seed", type=int, default=0, help="question order and answer phrasings (default 0)")
     parser.add_argument("--lang", nargs="+", default=["en", "zh"], choices=["en", "zh"], help="languages (default both)")
@@ -195,6 +218,7 @@ def _identity_parser(actions: argparse._SubParsersAction) -> None:
 def _identity(args: argparse.Namespace) -> int:
     from datasets_builders.identity import Persona, build_identity, heldout_records
     from datasets_builders.records import write_jsonl
+    from datasets_builders.text import plural
 
     persona = Persona(args.name, args.bot_name, args.author)
     answer = None if args.no_regularize else _model_answers(args.regularize_with, args.system, args.regularize_max_tokens)
@@ -202,11 +226,12 @@ def _identity(args: argparse.Namespace) -> int:
                           answer=answer, regularize_count=args.regularize_count)
     if args.eval_out:
         held_out = write_jsonl(args.eval_out, heldout_records(persona, args.lang, args.system))
-    count = _write(args.out, data.records, args.to)
+    count = _write(args.out, _numbered(data.records), args.to)
     print(f"wrote {count} records to {args.out}: {data.identity} identity, "
           f"{data.regularization} regularization (answered by the base model)")
     if data.dropped:
-        print(f"dropped {data.dropped} regularization questions the model left unanswered")
+        print(f"dropped {plural(data.dropped, 'regularization question')}: the model's answer was empty "
+              "or stopped before its first sentence ended")
     if args.eval_out:
         print(f"wrote {held_out} held-out identity questions to {args.eval_out}")
     return 0
@@ -255,12 +280,13 @@ def _check_parser(actions: argparse._SubParsersAction) -> None:
 def _check(args: argparse.Namespace) -> int:
     from datasets_builders.check import check_file
     from datasets_builders.errors import DataError
+    from datasets_builders.text import plural
 
     length = _token_length(args.model) if args.model else None
     report = check_file(args.source, args.fmt, length)
     print(report.text())
     if report.invalid:
-        raise DataError(f"{len(report.invalid)} invalid records in {args.source}")
+        raise DataError(f"{args.source}: {plural(len(report.invalid), 'invalid record')}")
     return 0
 
 
@@ -284,4 +310,4 @@ def _token_length(model: str) -> Callable[[list[dict]], int]:
     return length
 
 
-ACTIONS = [_sheet_parser, _convert_parser, _split_parser, _identity_parser, _check_parser]
+ACTIONS = [_sheet_parser, _convert_parser, _split_parser, _identity_parser, _check_parser, show_parser, register_tools]

@@ -1,0 +1,186 @@
+"""Self-identity data: teach a model whose assistant it is, in English and Chinese, without teaching
+it to answer every question with its name.
+
+The tutorial's homework repeats one question and one answer thousands of times; the model then
+knows one phrasing and says its name to anything. Here the questions are many paraphrases in
+seven categories (who are you, your name, introduce yourself, who made you, are you ChatGPT, whose
+assistant, what can you do), each answered in several phrasings that carry NAME. A fixed share of
+paraphrases is held out, never trained on, so an evaluation asks questions the model has not seen.
+Regularization samples are general questions answered by the base model itself (self-distillation):
+the fine-tune then has no reason to change its answers to them. The banks ship as JSON under
+`resources/`; the answering function is a parameter, so this module needs no model library.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import random
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Callable, Sequence
+
+from datasets_builders.convert import Message, render
+from datasets_builders.errors import DataError
+
+LANGS = ("en", "zh")
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# A sentence ends at . ! ? (and closing quotes) before a space (not a list number's "1."), at 。！？, or a line end.
+_SENTENCE_END = re.compile(r"(?<![0-9])[.!?][\"'”’)\]]*(?=\s|$)|[。！？][”’」』）]*|\n")
+# Answers a batch of questions with the base model (the CLI wires it to an sdk Engine).
+Answer = Callable[[list[str]], list[str]]
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    lang: str
+    category: str
+
+
+@dataclass(frozen=True)
+class EvalQuestions:
+    """What `tunechat eval identity` asks: held-out identity questions (the answer should name the
+    owner) and unrelated questions (the answer should not be about identity at all)."""
+
+    identity: list[Question]
+    unrelated: list[str]
+
+
+@functools.lru_cache(maxsize=None)
+def _bank(name: str) -> dict:
+    return json.loads(resources.files("datasets_builders").joinpath("resources", name).read_text("utf-8"))
+
+
+def _langs(langs: Sequence[str]) -> tuple[str, ...]:
+    unknown = [lang for lang in langs if lang not in LANGS]
+    if unknown or not langs:
+        raise DataError(f"language must be one of {', '.join(LANGS)}, got {', '.join(unknown) or 'none'}")
+    return tuple(langs)
+
+
+def identity_questions(split: str = "train", langs: Sequence[str] = LANGS) -> list[Question]:
+    """The identity questions of `split` ("train" or "heldout"); the two never share a question."""
+    return [
+        Question(text, lang, category)
+        for category, by_lang in _bank("identity.json")["categories"].items()
+        for lang in _langs(langs)
+        for text in by_lang[lang][split]
+    ]
+
+
+def general_questions(split: str = "train", langs: Sequence[str] = LANGS) -> list[str]:
+    """General, non-identity questions: "train" ones for regularization, "eval" ones for checking it."""
+    bank = _bank("general_questions.json")[split]
+    return [text for lang in _langs(langs) for text in bank[lang]]
+
+
+def eval_questions(langs: Sequence[str] = LANGS) -> EvalQuestions:
+    """The evaluation questions; none of them is ever in the training data built here."""
+    return EvalQuestions(identity_questions("heldout", langs), general_questions("eval", langs))
+
+
+@dataclass(frozen=True)
+class Persona:
+    """Who the assistant is: NAME's assistant, optionally with a name of its own (`bot_name`) and
+    fine-tuned by `author` (default NAME)."""
+
+    name: str
+    bot_name: str | None = None
+    author: str | None = None
+
+    def __post_init__(self) -> None:
+        for label, value in (("--name", self.name), ("--bot-name", self.bot_name), ("--author", self.author)):
+            if value is not None and not value.strip():
+                raise DataError(f"{label} must not be empty")
+
+    def answer(self, template: str, lang: str) -> str:
+        """`template` with its placeholders filled; DataError if one is unknown or survives, or if
+        the answer does not name NAME."""
+        if lang == "zh":
+            bot = f"{self.bot_name}，{self.name}的小助手" if self.bot_name else f"{self.name}的小助手"
+        else:
+            bot = f"{self.bot_name}, {self.name}'s assistant" if self.bot_name else f"{self.name}'s assistant"
+        values = {"name": self.name, "bot": bot, "author": self.author or self.name}
+
+        def fill(match: re.Match) -> str:
+            if match.group(1) not in values:
+                raise DataError(f"identity answer template has an unknown placeholder {match.group(0)}: {template!r}")
+            return values[match.group(1)]
+
+        text = _PLACEHOLDER.sub(fill, template)
+        probe = text
+        for given in (self.name, self.bot_name, self.author):
+            probe = probe.replace(given or "\0", "")
+        if _PLACEHOLDER.search(probe):
+            raise DataError(f"a template placeholder survived into an identity answer: {text!r}")
+        if self.name not in text:
+            raise DataError(f"identity answer template does not name the owner: {template!r}")
+        return text
+
+
+def _chat(system: str | None, question: str, reply: str) -> list[Message]:
+    head = [{"role": "system", "content": system}] if system else []
+    return [*head, {"role": "user", "content": question}, {"role": "assistant", "content": reply}]
+
+
+def _answers(category: str, lang: str) -> list[str]:
+    return _bank("identity.json")["categories"][category][lang]["answers"]
+
+
+@dataclass
+class IdentityData:
+    records: list[list[Message]] = field(default_factory=list)
+    identity: int = 0
+    regularization: int = 0
+    dropped: int = 0  # regularization answers that came back empty
+
+
+def build_identity(persona: Persona, *, size: int = 200, seed: int = 0, langs: Sequence[str] = LANGS,
+                   system: str | None = None, answer: Answer | None = None,
+                   regularize_count: int = 40) -> IdentityData:
+    """`size` identity conversations (training questions cycled in a seeded order, a seeded answer
+    phrasing each) plus, when `answer` is given, up to `regularize_count` general questions with
+    the base model's own answers; all shuffled with `seed`."""
+    if size < 1:
+        raise DataError(f"--size must be at least 1, got {size}")
+    rng = random.Random(seed)
+    data = IdentityData()
+    questions = identity_questions("train", langs)
+    while data.identity < size:
+        batch = rng.sample(questions, len(questions))
+        for question in batch[: size - data.identity]:
+            reply = persona.answer(rng.choice(_answers(question.category, question.lang)), question.lang)
+            data.records.append(_chat(system, question.text, reply))
+            data.identity += 1
+    if answer is not None and regularize_count > 0:
+        pool = general_questions("train", langs)
+        chosen = rng.sample(pool, min(regularize_count, len(pool)))
+        replies = answer(chosen)
+        if len(replies) != len(chosen):
+            raise DataError(f"the model answered {len(replies)} of {len(chosen)} regularization questions")
+        for question, reply in zip(chosen, replies):
+            if reply.strip():
+                data.records.append(_chat(system, question, reply.strip()))
+                data.regularization += 1
+            else:
+                data.dropped += 1
+    rng.shuffle(data.records)
+    return data
+
+
+def heldout_records(persona: Persona, langs: Sequence[str] = LANGS, system: str | None = None) -> list[dict]:
+    """The held-out identity questions as XTuner records with a reference answer, plus the fields an
+    evaluation reads: `expected` (the NAME the answer must contain), `category` and `lang`."""
+    return [
+        {**render(_chat(system, q.text, persona.answer(_answers(q.category, q.lang)[0], q.lang)), "xtuner"),
+         "expected": persona.name, "category": q.category, "lang": q.lang}
+        for q in identity_questions("heldout", langs)
+    ]
+
+
+def trim_to_sentence(text: str) -> str:
+    """A reply cut off by the token limit, back to its last complete sentence ("" if it has none):
+    a regularization answer that stops mid-word would teach the model to stop mid-word."""
+    ends = [match.end() for match in _SENTENCE_END.finditer(text)]
+    return text[: ends[-1]].strip() if ends else ""
