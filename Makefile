@@ -12,7 +12,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.tunechat-installed
 PYTEST_ARGS ?=
 
-.PHONY: install model demo test bench clean help
+.PHONY: install model browser demo test bench clean help
 
 help:
 	@echo "make demo    set up everything, then run the tutorial pipeline (identity fine-tune) end to end"
@@ -36,7 +36,17 @@ model: install
 demo: model
 	$(VENV)/bin/tunechat demo
 
-test: model
+# Chromium + chromedriver (Debian packages) for the real-browser test of the web page.
+# Installed only when missing and we are root; otherwise says why tests/test_web_browser.py skips.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q chromium chromium-driver || { apt-get update -q && apt-get install -y -q chromium chromium-driver; } \
+	  || echo "make browser: could not install chromium: the real-browser web test will skip"; \
+	else echo "make browser: not root or no apt-get, so no chromium: the real-browser web test will skip"; fi
+
+test: model browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: model

@@ -86,6 +86,75 @@ def test_new_conversation_forgets_the_history(app: AppTest) -> None:
     assert conversation(app) == first  # answered as a first turn again
 
 
+@pytest.fixture
+def model_replies(monkeypatch: pytest.MonkeyPatch):
+    """Scripts the model's raw-prompt replies (the agent's turns), since a 135M model does not
+    call tools on its own; returns the prompts it was given. The page, the agent loop and the
+    tools all run for real."""
+    from sdk.engine import Engine, Generation
+
+    prompts: list[str] = []
+
+    def script(*replies: str) -> list[str]:
+        def generate(self, prompt: str, config=None, **overrides):
+            prompts.append(prompt)
+            reply = replies[len(prompts) - 1]
+
+            def pieces(out: Generation):
+                for piece in reply.split(" "):  # streamed in pieces, as the model would
+                    out.text += piece + " "
+                    yield piece + " "
+
+            return Generation(pieces)
+
+        monkeypatch.setattr(Engine, "generate", generate)
+        return prompts
+
+    return script
+
+
+def call(expression: str) -> str:
+    """A calculator call as InternLM2's protocol writes it (the stop word <|action_end|> cut)."""
+    return '<|action_start|><|plugin|>\n{"name": "Calculator", "parameters": {"expression": "%s"}}' % expression
+
+
+def assistant_parts(app: AppTest) -> list[str]:
+    """The kinds of element in the last answer, in page order (containers included)."""
+    def walk(node) -> list[str]:
+        return [type(node).__name__] + [kind for child in getattr(node, "children", {}).values() for kind in walk(child)]
+
+    return walk(app.chat_message[-1])[1:]
+
+
+def test_agent_mode_shows_the_tool_call_and_its_result_then_the_answer(app: AppTest, model_replies) -> None:
+    prompts = model_replies(call("37 * 91"), "37 times 91 is 3367.")
+    widget(app.sidebar.radio, "Mode").set_value("Agent").run()
+    assert widget(app.sidebar.multiselect, "Tools").value == ["calculator"]
+    send(app, "What is 37 * 91?")
+    assert "Calculator" in prompts[0] and "3367" in prompts[1]  # the tool's result went back to the model
+    [expander] = app.expander
+    assert expander.label == "Called Calculator"
+    assert '"expression": "37 * 91"' in expander.code[0].value and expander.code[1].value == "3367"
+    assert conversation(app)[1] == ("assistant", "37 times 91 is 3367.")
+    parts = assistant_parts(app)
+    assert parts.index("Expander") < parts.index("Markdown") and parts.count("Markdown") == 1  # the answer below
+    assert not app.error
+
+
+def test_a_tool_failure_is_an_error_in_the_page_and_the_page_goes_on(app: AppTest, model_replies) -> None:
+    prompts = model_replies(call("1 / 0"), "One cannot divide by zero.")
+    widget(app.sidebar.radio, "Mode").set_value("Agent").run()
+    send(app, "What is 1 / 0?")
+    [expander] = app.expander
+    assert expander.label == "Calculator failed"
+    assert len(app.error) == 1 and "zero" in app.error[0].value
+    assert "zero" in prompts[1]  # the model was told why
+    assert conversation(app)[1] == ("assistant", "One cannot divide by zero.")
+
+    widget(app.sidebar.radio, "Mode").set_value("Chat").run()  # the page goes on
+    assert app.chat_input[0].placeholder == "Message the model" and not app.exception
+
+
 def test_a_bad_model_path_is_an_error_in_the_page_and_the_page_recovers(app: AppTest, tmp_path: Path) -> None:
     missing = tmp_path / "no-such-model"
     widget(app.sidebar.text_input, "Model directory").set_value(str(missing)).run()

@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     command = [
         sys.executable, "-m", "streamlit", "run", page.origin,
         "--server.address", args.host, "--server.port", str(args.port), "--server.headless", "true",
-        "--browser.gatherUsageStats", "false", "--", *page_argv(args),
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",
+        "--", *page_argv(args),
     ]
     print(f"tunechat web: serving on http://{args.host}:{args.port} (Ctrl-C stops)", file=sys.stderr, flush=True)
     sys.stdout.flush()
