@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator
 from sdk.errors import TunechatError
 from sdk.generation import GenerationConfig, TextStream
 from sdk.metadata import read_metadata
-from sdk.models import resolve_model
+from sdk.models import quiet_transformers, resolve_model
 from sdk.templates import Message, Template, get_template, render_prompt, stop_words_for
 
 if TYPE_CHECKING:
@@ -134,6 +134,44 @@ class Engine:
     def chat(self, messages: list[Message], config: GenerationConfig | None = None, **overrides: Any) -> str:
         """Answer a conversation; returns the whole answer."""
         return self.stream(messages, config, **overrides).result()
+
+    def chat_many(self, conversations: list[list[Message]], config: GenerationConfig | None = None,
+                  batch_size: int = 16, **overrides: Any) -> list[str]:
+        """Answer many conversations, `batch_size` at a time (left-padded batches through HF
+        `generate`): several times the throughput of one by one for evaluations and data
+        building, where nobody watches a stream. Stop words and end-of-turn apply as in `chat`."""
+        import torch
+
+        settings = self.settings(config, **overrides)
+        prompts = [self.fit_prompt(messages, settings.max_new_tokens) for messages in conversations]
+        answers: list[str] = []
+        sampling = {"do_sample": False} if settings.temperature == 0 else {
+            "do_sample": True, "temperature": settings.temperature, "top_k": settings.top_k, "top_p": settings.top_p}
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self._eos_ids)
+        with self._lock:
+            if settings.seed is not None:
+                torch.manual_seed(settings.seed)
+            for start in range(0, len(prompts), batch_size):
+                batch = prompts[start:start + batch_size]
+                width = max(map(len, batch))
+                ids = torch.tensor([[pad] * (width - len(p)) + p for p in batch], device=self.device)
+                mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in batch], device=self.device)
+                with torch.inference_mode():
+                    out = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=settings.max_new_tokens,
+                                              repetition_penalty=settings.repetition_penalty, pad_token_id=pad,
+                                              eos_token_id=sorted(self._eos_ids), **sampling)
+                for prompt, row in zip(batch, out[:, width:].tolist()):
+                    answers.append(self._detokenize(prompt, row, settings))
+        return answers
+
+    def _detokenize(self, prompt: list[int], tokens: list[int], settings: GenerationConfig) -> str:
+        """Generated ids → answer text, ending at EOS or a stop word exactly as streaming does."""
+        text = TextStream(self.tokenizer, [*settings.stop_words, *self.stop_words, *self._end_words], prompt)
+        for token in tokens:
+            if token in self._eos_ids or text.stopped:
+                break
+            text.push(token)
+        return text.text
 
     def generate(self, prompt: str, config: GenerationConfig | None = None, **overrides: Any) -> Generation:
         """Continue a raw prompt (no template applied): for agents and /v1/completions."""
@@ -319,12 +357,13 @@ def load(
     model = source if source is not None else model
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
     if bits not in (None, 4, 8):
         raise TunechatError(f"bits must be 4, 8 or omitted (full precision), got {bits}")
     if dtype not in DTYPES:
         raise TunechatError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if model is None and adapter is not None:
+        model = read_metadata(adapter).get("base_model")  # the base the adapter was trained on
     path = resolve_model(model)
     meta = read_metadata(path)
     if adapter is not None:
@@ -338,8 +377,7 @@ def load(
         raise TunechatError(f"device {device!r} asked for, but no CUDA device is available")
     torch_dtype = getattr(torch, DTYPES[dtype]) if DTYPES[dtype] else (torch.bfloat16 if device.startswith("cuda") else torch.float32)
 
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()  # loading a cached checkpoint takes seconds; no bar needed
+    quiet_transformers()
     kwargs: dict[str, Any] = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code}
     if bits is not None:
         from transformers import BitsAndBytesConfig

@@ -41,7 +41,10 @@ class RemoteEngine:
         generation: GenerationConfig | None = None,
         timeout: float = 600.0,
     ):
-        import httpx
+        try:
+            import httpx
+        except ModuleNotFoundError:
+            raise TunechatError("a server URL needs httpx: pip install 'tunechat[serve]'") from None
 
         api_key = api_key or os.environ.get("TUNECHAT_API_KEY") or os.environ.get("OPENAI_API_KEY")
         self.base_url = base_url.rstrip("/")

@@ -32,7 +32,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Literal
+from typing import Any, AsyncIterator, Callable, ClassVar, Literal
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -73,6 +73,7 @@ class _Request(BaseModel):
     (clients send vendor extensions such as `skip_special_tokens`); see UNSUPPORTED."""
 
     model_config = ConfigDict(extra="allow")
+    prompt_field: ClassVar[str]  # where the prompt is, for errors about its length
 
     model: str | None = None
     max_tokens: int | None = Field(None, ge=1)
@@ -82,7 +83,7 @@ class _Request(BaseModel):
     top_k: int | None = Field(None, ge=-1)  # vLLM / LMDeploy extension; -1 or 0 = off
     repetition_penalty: float | None = Field(None, gt=0)  # likewise
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-(2**63), lt=2**64)  # what torch's generator takes
     n: int = 1
     best_of: int | None = None
     stream: bool = False
@@ -106,7 +107,7 @@ class _Request(BaseModel):
         room = engine.context_length - prompt_tokens
         if room < 1:
             raise APIError(400, f"the prompt is {prompt_tokens} tokens but the model's context is "
-                           f"{engine.context_length}", param="messages", code="context_length_exceeded")
+                           f"{engine.context_length}", param=self.prompt_field, code="context_length_exceeded")
         asked = self.max_tokens or self.max_completion_tokens
         if asked is not None and asked > room:
             raise APIError(400, f"the prompt ({prompt_tokens} tokens) plus max_tokens ({asked}) exceeds the model's "
@@ -138,10 +139,12 @@ class ChatMessage(BaseModel):
 
 
 class ChatRequest(_Request):
+    prompt_field = "messages"
     messages: list[ChatMessage] = Field(min_length=1)
 
 
 class CompletionRequest(_Request):
+    prompt_field = "prompt"
     prompt: str | list[str]
 
     @field_validator("prompt")
@@ -364,12 +367,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 # ---- running it ------------------------------------------------------------------------------
 
-def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8000, *, log_level: str = "info",
-          ready: Callable[[str], None] | None = None) -> None:
-    """Run `app` with uvicorn until Ctrl-C. The socket is bound first, so port 0 picks a free
-    port; `ready(url)` is called once the server accepts requests, with the real port."""
-    import uvicorn
-
+def listen(host: str = "127.0.0.1", port: int = 8000) -> socket.socket:
+    """A socket bound to host:port (0 picks a free port). Bound before the model loads, so a
+    port in use fails at once, and a client connecting early waits instead of being refused."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -378,8 +378,17 @@ def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8000, *, log_level:
     except OSError as exc:
         sock.close()
         raise TunechatError(f"cannot listen on {host}:{port} ({exc.strerror}): pick another --port or --host") from None
-    bound = sock.getsockname()[1]
-    url = f"http://{f'[{host}]' if family == socket.AF_INET6 else host}:{bound}/v1"
+    sock.listen(2048)
+    return sock
+
+
+def serve(app: FastAPI, sock: socket.socket, *, log_level: str = "info", ready: Callable[[str], None] | None = None) -> None:
+    """Run `app` with uvicorn on `sock` (from `listen`) until Ctrl-C; `ready(url)` is called once
+    the server accepts requests, with the /v1 base URL."""
+    import uvicorn
+
+    host, port = sock.getsockname()[:2]
+    url = f"http://{f'[{host}]' if sock.family == socket.AF_INET6 else host}:{port}/v1"
 
     class _Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:

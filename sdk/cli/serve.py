@@ -14,6 +14,7 @@ import argparse
 import os
 
 from sdk.cli.common import add_generation_args, add_model_args, generation_config, load_engine
+from sdk.errors import TunechatError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,13 +35,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sdk.server import create_app, serve
+    try:
+        from sdk.server import create_app, listen, serve
+    except ModuleNotFoundError as exc:
+        raise TunechatError(f"serving needs {exc.name}: pip install 'tunechat[serve]'") from None
 
-    engine = load_engine(args, generation_config(args), system=args.system)
+    if str(args.model or "").startswith(("http://", "https://")):
+        raise TunechatError("serve a local model directory: a server URL is already being served")
+    config = generation_config(args)
+    sock = listen(args.host, args.port)  # a busy port fails now, not after loading the model
+    engine = load_engine(args, config, system=args.system)
     app = create_app(engine, api_key=args.api_key, model_name=args.served_model_name)
 
     def ready(url: str) -> None:
         print(f"Serving {args.served_model_name or engine.name} at {url} (OpenAI-compatible; Ctrl-C stops)", flush=True)
 
-    serve(app, args.host, args.port, log_level=args.log_level, ready=ready)
+    serve(app, sock, log_level=args.log_level, ready=ready)
     return 0
