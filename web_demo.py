@@ -94,9 +94,11 @@ def model_sidebar(args: argparse.Namespace) -> tuple[sdk.Engine | None, str, str
         return None, "", ""
     precision = {None: "full precision", 8: "8-bit", 4: "4-bit"}[bits]
     on_top = f" with adapter `{adapter}`" if adapter else ""
-    description = (f"Chatting with **{engine.name}**{on_top}: {precision} on {engine.device}, "
-                   f"{engine.context_length:,}-token context, from `{engine.path}`.")
-    return engine, description, f"{engine.path}|{adapter}"
+    where = getattr(engine, "path", None) or getattr(engine, "base_url", "")  # a directory, or a server's URL
+    runs_on = f"{precision} on {engine.device}" if hasattr(engine, "device") else "served remotely"
+    context = f", {engine.context_length:,}-token context" if engine.context_length else ""
+    description = f"Chatting with **{engine.name}**{on_top}: {runs_on}{context}, from `{where}`."
+    return engine, description, f"{where}|{adapter}"
 
 
 def agent_sidebar() -> AgentMode | None:

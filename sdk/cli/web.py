@@ -74,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     page = importlib.util.find_spec("web_demo")  # located, not imported: importing would run the page
     if page is None or page.origin is None:
         raise TunechatError("web_demo.py is not installed alongside the sdk (reinstall tunechat)")
-    resolve_model(args.model)  # a bad MODEL fails here, in one line, before a server starts
+    if not str(args.model or "").startswith(("http://", "https://")):
+        resolve_model(args.model)  # a bad MODEL fails here, in one line, before a server starts
     command = [
         sys.executable, "-m", "streamlit", "run", page.origin,
         "--server.address", args.host, "--server.port", str(args.port), "--server.headless", "true",
