@@ -2,7 +2,7 @@
 common recipe), on the ANCHORS.md identity job: the embedded model, 80 alpaca rows, LoRA r16 a32
 dropout 0 on every linear layer, batch 8, 30 steps, lr 2e-4 linear, no warm-up, seed 42, CPU.
 
-    python bench/bench_train.py [--steps 30] [--dtype fp32|bf16] [--llamafactory VENV]
+    python bench/bench_train.py [--steps 30] [--dtype auto|fp32|bf16] [--llamafactory VENV]
 
 Both runs happen in this invocation, one after the other (never at the same time). Throughput is
 real (non-padding) tokens through the optimizer per second of training loop. With
@@ -102,7 +102,7 @@ def llamafactory(venv: Path, data: Path, out: Path, steps: int) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
+    parser.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16"])
     parser.add_argument("--llamafactory", type=Path, default=None, help="a venv with llamafactory-cli")
     args = parser.parse_args()
     import torch

@@ -27,7 +27,7 @@ class TrainConfig:
     system: str | None = _doc(None, "system prompt for records that have none; also the served model's default")
     # --- model and LoRA ------------------------------------------------------------------------
     bits: int | None = _doc(4, "4 = QLoRA (NF4, double quantization), 8, or 0/none = LoRA on unquantized weights")
-    dtype: str = _doc("fp32", "compute dtype: fp32, or bf16 (autocast; on CPU only with AVX512-BF16 it pays)")
+    dtype: str = _doc("auto", "compute dtype: auto (bf16 autocast where the hardware has fast bf16: AVX512-BF16/AMX CPUs, bf16 GPUs; else fp32), fp32, bf16")
     lora_r: int = _doc(16, "LoRA rank")
     lora_alpha: int = _doc(32, "LoRA alpha (scale = alpha / r)")
     lora_dropout: float = _doc(0.0, "LoRA dropout")
@@ -65,7 +65,7 @@ class TrainConfig:
                 raise TunechatError(f"train config: {f.name} must be {f.type.replace(' | None', ' or none')}, got {value!r}")
         checks = [
             ("bits", self.bits in (None, 4, 8), "4, 8 or none"),
-            ("dtype", self.dtype in ("fp32", "bf16"), "fp32 or bf16"),
+            ("dtype", self.dtype in ("auto", "fp32", "bf16"), "auto, fp32 or bf16"),
             ("lora_r", self.lora_r >= 1, ">= 1"),
             ("learning_rate", self.learning_rate > 0, "> 0"),
             ("batch_size", self.batch_size >= 1, ">= 1"),
