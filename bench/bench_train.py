@@ -81,8 +81,10 @@ def llamafactory(venv: Path, data: Path, out: Path, steps: int) -> float | None:
     dataset_dir.mkdir(parents=True)
     shutil.copy(data, dataset_dir / "identity.jsonl")
     (dataset_dir / "dataset_info.json").write_text(json.dumps({"identity": {"file_name": "identity.jsonl"}}))
-    config = out / "lf.json"
-    config.write_text(json.dumps({
+    import yaml
+
+    config = out / "lf.yaml"
+    config.write_text(yaml.safe_dump({
         "model_name_or_path": str(resolve_model(None)), "stage": "sft", "do_train": True, "finetuning_type": "lora",
         "lora_rank": 16, "lora_alpha": 32, "lora_dropout": 0.0, "lora_target": "all", "dataset": "identity",
         "dataset_dir": str(dataset_dir), "template": "chatml", "cutoff_len": 128, "output_dir": str(out / "run"),

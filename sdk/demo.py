@@ -24,12 +24,14 @@ class DemoSettings:
     output: str = "demo-out"
     bot_name: str | None = None
     author: str | None = None
-    system: str | None = None
+    # A neutral system prompt, trained with and served from the model's tunechat.json: without one,
+    # SmolLM2's chat template injects "You are ... named SmolLM", which argues with the identity.
+    system: str | None = "You are a helpful assistant."
     size: int = 240  # identity conversations
     regularize: int = 44  # general questions answered by the base model itself
     # Training overrides (TrainConfig fields); the defaults below fit 2 CPU cores in ~2 minutes.
     train: dict[str, Any] = field(default_factory=lambda: {
-        "bits": 4, "epochs": 2.0, "batch_size": 8, "learning_rate": 3e-4, "max_length": 256,
+        "bits": 4, "epochs": 3.0, "batch_size": 8, "learning_rate": 4e-4, "max_length": 256,
         "warmup_ratio": 0.05, "scheduler": "cosine", "save_every": 1000,
     })
 
