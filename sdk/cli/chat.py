@@ -10,7 +10,6 @@ import argparse
 import sys
 
 from sdk.cli.common import add_generation_args, add_model_args, generation_config, load_engine
-from sdk.errors import TunechatError
 
 HELP = "/reset  forget the conversation · /system TEXT  set the system prompt · /exit  leave · Ctrl-C stops an answer"
 
@@ -38,14 +37,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from sdk.templates import SYSTEM_TEMPLATES
 
-    extra_stops = [args.answer_stop_word] if args.answer_stop_word else []
+    extra_stops = [word for word in (args.answer_stop_word, args.command_stop_word) if word]
     config = generation_config(args)
     config = config.replace(stop_words=config.stop_words + extra_stops)
-    if args.lagent or args.with_plugins or args.command_stop_word:
-        raise TunechatError("--lagent, --with-plugins and --command-stop-word need the agent integration (`tunechat agent`)")
     system = args.system
     if args.system_template:
         system = SYSTEM_TEMPLATES[args.system_template].format(bot_name=args.bot_name)
+    if args.lagent or args.with_plugins:
+        # XTuner's plugin mode, without its MOSS prompt format: the tools run through a Lagent agent.
+        from sdk.cli.agent import run_agent
+
+        return run_agent(args, config, tools=args.with_plugins or ["calculator"], protocol="internlm2", system=system)
     import sdk
 
     engine = load_engine(args, config, system=system)

@@ -1,0 +1,531 @@
+"""Tool-call conversations for fine-tuning an agent (`tunechat data tools`).
+
+Each record is DESIGN.md's `messages` form plus the tools and protocol it is meant for:
+    {"messages": [user, assistant call (name plugin|interpreter), environment result, ...,
+                  assistant answer], "tools": [...], "protocol": "internlm2"}
+rendered for training by `agents.render_record` (the agent's own prompt code path).
+
+What is generated, for the chosen tools: questions that need a tool (single- and multi-step
+word problems, bare arithmetic, equations, small programs), questions that need none, and tool
+errors answered gracefully. Every tool result is produced by running the real tool, so a
+record shows exactly what the agent would see. Phrasing is varied on purpose (many frames,
+names, objects, question forms): diversity of phrasing teaches more than repetition.
+Some frames are held out (`split="heldout"`): evaluation asks those, never seen in training.
+
+Torch-free: it imports the tools (lagent, which does not import torch), never a model."""
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from agents import PROTOCOLS
+from agents.tools import resolve_tools, tool_names
+from sdk.errors import TunechatError
+
+NAMES = ["Anna", "Ben", "Carlos", "Dina", "Emma", "Farid", "Grace", "Hiro", "Ivan", "Julia", "Kofi", "Lena",
+         "Mia", "Noah", "Omar", "Priya", "Quinn", "Rosa", "Sam", "Tara", "Uma", "Victor", "Wei", "Yara", "Zoe"]
+ITEMS = ["apples", "pencils", "stickers", "marbles", "cookies", "books", "cards", "stamps", "shells", "coins",
+         "oranges", "crayons", "buttons", "candies", "balloons", "eggs", "bottles", "toys", "flowers", "beads"]
+CALCULATOR, SOLVER, PYTHON = "Calculator", "EquationSolver", "PythonSandbox"
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A word-problem pattern: questions and answers as templates, the expressions that solve
+    it in order (one calculator call each; the second may use {r1}, the first result), and a
+    sampler for its numbers. With as many answers as questions, answers[i] answers questions[i];
+    otherwise any answer fits any question."""
+
+    questions: tuple[str, ...]
+    expressions: tuple[str, ...]
+    answers: tuple[str, ...]
+    numbers: Callable[[random.Random], dict]
+    split: str = "train"
+
+
+def _ab(lo: int = 2, hi: int = 60, lo2: int | None = None, hi2: int | None = None) -> Callable[[random.Random], dict]:
+    return lambda r: {"a": r.randint(lo, hi), "b": r.randint(lo2 or lo, hi2 or hi)}
+
+
+def _bigger_first(lo: int = 10, hi: int = 500) -> Callable[[random.Random], dict]:
+    def sample(r: random.Random) -> dict:
+        b = r.randint(lo // 2 or 1, hi // 2)
+        return {"a": b + r.randint(1, hi // 2), "b": b}
+    return sample
+
+
+def _divisible(lo: int = 2, hi: int = 12, qhi: int = 30) -> Callable[[random.Random], dict]:
+    def sample(r: random.Random) -> dict:
+        b = r.randint(lo, hi)
+        return {"a": b * r.randint(2, qhi), "b": b}
+    return sample
+
+
+def _price(r: random.Random) -> dict:
+    return {"a": r.randint(2, 15), "p": r.choice([1.5, 2.25, 3.75, 4.5, 0.8, 12, 7, 2.4, 5.5, 9.99])}
+
+
+def _percent(r: random.Random) -> dict:
+    return {"a": r.choice([40, 60, 80, 120, 150, 200, 250, 320, 480, 900]), "pct": r.choice([5, 10, 15, 20, 25, 30, 40, 75])}
+
+
+def _three(r: random.Random) -> dict:
+    return {"a": r.randint(2, 12), "b": r.randint(2, 30), "c": r.randint(1, 20)}
+
+
+def _change(r: random.Random) -> dict:
+    numbers = _price(r)
+    cost = numbers["a"] * numbers["p"]
+    return {**numbers, "m": next(m for m in (20, 50, 100, 200) if m > cost)}
+
+
+def _split_sum(r: random.Random) -> dict:
+    c = r.randint(2, 8)
+    total = c * r.randint(3, 20)
+    a = r.randint(1, total - 1)
+    return {"a": a, "b": total - a, "c": c}
+
+
+FRAMES = [
+    # one step
+    Frame(("{name} buys {a} boxes of {item}. Each box has {b} {item}. How many {item} does {name} have?",
+           "There are {a} bags with {b} {item} in each bag. How many {item} are there in total?"),
+          ("{a} * {b}",), ("{name} has {r} {item}.", "There are {r} {item} in total."), _ab(2, 30)),
+    Frame(("A hall has {a} rows with {b} seats in each row. How many seats are there?",
+           "How many seats does a theater have if it has {a} rows of {b} seats?"),
+          ("{a} * {b}",), ("There are {r} seats.", "The theater has {r} seats."), _ab(5, 40)),
+    Frame(("{name} reads {a} pages every day. How many pages does {name} read in {b} days?",),
+          ("{a} * {b}",), ("{name} reads {r} pages.",), _ab(5, 60, 2, 30)),
+    Frame(("A car drives at {a} km per hour. How far does it go in {b} hours?",
+           "How many kilometers does a cyclist cover in {b} hours at {a} km/h?"),
+          ("{a} * {b}",), ("It goes {r} km.", "The distance is {r} km."), _ab(10, 120, 2, 9)),
+    Frame(("One notebook costs ${p}. How much do {a} notebooks cost?",
+           "If a sandwich is ${p}, what is the price of {a} sandwiches?"),
+          ("{a} * {p}",), ("They cost ${r}.", "The total is ${r}."), _price),
+    Frame(("{name} has {a} {item} and gets {b} more. How many {item} does {name} have now?",
+           "{name} had {a} {item}. A friend gave {name} {b} more. How many {item} now?"),
+          ("{a} + {b}",), ("{name} now has {r} {item}.", "That makes {r} {item}."), _ab(3, 400)),
+    Frame(("A class has {a} boys and {b} girls. How many students are in the class?",),
+          ("{a} + {b}",), ("There are {r} students.",), _ab(5, 30)),
+    Frame(("A shop sold {a} {item} on Monday and {b} on Tuesday. How many did it sell in all?",
+           "On Saturday {a} people visited the zoo and on Sunday {b}. What was the total number of visitors?"),
+          ("{a} + {b}",), ("It sold {r} in all.", "The total is {r}."), _ab(20, 900)),
+    Frame(("{name} walked {a} meters in the morning and {b} meters in the evening. What distance did {name} walk?",),
+          ("{a} + {b}",), ("{name} walked {r} meters.",), _ab(100, 3000)),
+    Frame(("{name} had {a} {item} and gave {b} to a friend. How many {item} are left?",
+           "There were {a} {item} in a jar. {name} took {b}. How many are still in the jar?"),
+          ("{a} - {b}",), ("{r} {item} are left.", "There are {r} {item} left."), _bigger_first()),
+    Frame(("A tank holds {a} liters of water. After {b} liters are used, how many liters are left?",),
+          ("{a} - {b}",), ("{r} liters are left.",), _bigger_first(50, 2000)),
+    Frame(("A book has {a} pages. {name} has read {b} of them. How many pages are left to read?",),
+          ("{a} - {b}",), ("{name} has {r} pages left.",), _bigger_first(60, 800)),
+    Frame(("{name} has ${a} and spends ${b}. How much money does {name} have left?",
+           "How much is left from ${a} after paying ${b}?"),
+          ("{a} - {b}",), ("{name} has ${r} left.", "${r} is left."), _bigger_first(20, 500)),
+    Frame(("{a} {item} are shared equally among {b} children. How many does each child get?",
+           "If {b} friends split {a} {item} evenly, how many does each friend get?"),
+          ("{a} / {b}",), ("Each child gets {r} {item}.", "Each one gets {r}."), _divisible()),
+    Frame(("A rope {a} meters long is cut into {b} equal pieces. How long is each piece?",),
+          ("{a} / {b}",), ("Each piece is {r} meters long.",), _divisible(2, 10, 25)),
+    Frame(("{name} paid ${a} for {b} tickets. What was the price of one ticket?",),
+          ("{a} / {b}",), ("One ticket cost ${r}.",), _divisible(2, 8, 40)),
+    Frame(("What is {pct}% of {a}?", "Calculate {pct} percent of {a}."),
+          ("{a} * {pct} / 100",), ("{pct}% of {a} is {r}.", "It is {r}."), _percent),
+    Frame(("A jacket costs ${a} and is {pct}% off. How much is the discount?",),
+          ("{a} * {pct} / 100",), ("The discount is ${r}.",), _percent),
+    Frame(("A square garden has sides of {a} meters. What is its area?",),
+          ("{a} * {a}",), ("Its area is {r} square meters.",), _ab(3, 90)),
+    Frame(("A room is {a} m long and {b} m wide. What is its area?",
+           "What is the area of a rectangle {a} cm by {b} cm?"),
+          ("{a} * {b}",), ("The area is {r} square meters.", "The area is {r} square centimeters."), _ab(2, 40)),
+    Frame(("The temperatures on three days were {a}, {b} and {c} degrees. What was the average?",),
+          ("({a} + {b} + {c}) / 3",), ("The average was {r} degrees.",), _three),
+    Frame(("What is the sum of {a} and {b}?", "Add {a} and {b}.", "What do {a} and {b} make together?"),
+          ("{a} + {b}",), ("The sum is {r}.", "{a} + {b} = {r}."), _ab(10, 9000)),
+    Frame(("{name} scored {a} points in the first game and {b} in the second. How many points is that altogether?",
+           "{name} collected {a} {item} and {name2} collected {b}. How many did they collect together?"),
+          ("{a} + {b}",), ("That is {r} altogether.", "Together they have {r}."), _ab(3, 300)),
+    Frame(("A baker made {a} loaves in the morning and {b} in the afternoon. How many loaves in total?",
+           "If you put {b} more {item} into a box of {a} {item}, how many {item} are in the box?"),
+          ("{a} + {b}",), ("There are {r} in total.", "The box has {r} {item}."), _ab(5, 250)),
+    Frame(("What is {a} minus {b}?", "Subtract {b} from {a}.", "What is the difference between {a} and {b}?"),
+          ("{a} - {b}",), ("The difference is {r}.", "{a} - {b} = {r}."), _bigger_first(10, 9000)),
+    Frame(("{name} wants to save ${a} and has saved ${b} so far. How much more does {name} need?",
+           "A puzzle has {a} pieces and {b} are in place. How many pieces are still missing?"),
+          ("{a} - {b}",), ("{name} needs ${r} more.", "{r} pieces are missing."), _bigger_first(20, 1000)),
+    Frame(("A parking lot has {a} spaces and {b} are taken. How many spaces are free?",
+           "There are {a} students in a school and {b} are boys. How many are girls?"),
+          ("{a} - {b}",), ("{r} spaces are free.", "{r} are girls."), _bigger_first(30, 900)),
+    Frame(("A road is {a} km long. A cyclist has ridden {b} km of it. How far is it to the end?",),
+          ("{a} - {b}",), ("It is {r} km to the end.",), _bigger_first(10, 400)),
+    Frame(("What is {a} times {b}?", "Multiply {a} by {b}.", "What is the product of {a} and {b}?"),
+          ("{a} * {b}",), ("The product is {r}.", "{a} * {b} = {r}."), _ab(3, 300, 2, 99)),
+    Frame(("A spider has 8 legs. How many legs do {a} spiders have?",), ("{a} * 8",), ("They have {r} legs.",), _ab(2, 60)),
+    Frame(("A week has 7 days. How many days are in {a} weeks?",), ("{a} * 7",), ("That is {r} days.",), _ab(2, 60)),
+    Frame(("There are {a} teams with {b} players on each team. How many players are there?",
+           "A crate holds {b} bottles. How many bottles are in {a} crates?"),
+          ("{a} * {b}",), ("There are {r} players.", "There are {r} bottles."), _ab(2, 40)),
+    Frame(("{name} practices piano {a} minutes a day. How many minutes is that in {b} days?",
+           "A printer prints {a} pages per minute. How many pages does it print in {b} minutes?"),
+          ("{a} * {b}",), ("That is {r} minutes.", "It prints {r} pages."), _ab(5, 90, 2, 30)),
+    Frame(("What is {a} divided by {b}?", "Divide {a} by {b}.", "How many times does {b} go into {a}?"),
+          ("{a} / {b}",), ("The quotient is {r}.", "{a} / {b} = {r}."), _divisible(2, 25, 40)),
+    Frame(("{a} students are split into teams of {b}. How many teams are there?",
+           "How many groups of {b} can you make from {a} {item}?"),
+          ("{a} / {b}",), ("There are {r} teams.", "You can make {r} groups."), _divisible(2, 10, 20)),
+    Frame(("{name} read a {a}-page book in {b} days, the same number of pages each day. How many pages a day?",
+           "A {a}-liter tank fills {b} equal bottles. How much does each bottle hold?"),
+          ("{a} / {b}",), ("{name} read {r} pages a day.", "Each bottle holds {r} liters."), _divisible(2, 12, 30)),
+    Frame(("A test has {a} questions and {name} got {pct}% of them right. How many is that?",
+           "A town of {a} people grew by {pct}%. How many new people is that?"),
+          ("{a} * {pct} / 100",), ("That is {r} questions.", "That is {r} new people."), _percent),
+    # two steps
+    Frame(("A farm has {a} cows and {b} chickens. How many legs do they have in total?",),
+          ("{a} * 4", "{r1} + {b} * 2"), ("They have {r} legs in total.",), _ab(2, 30)),
+    Frame(("{name} buys {a} pens at ${p} each and pays with a ${m} bill. How much change does {name} get?",),
+          ("{a} * {p}", "{m} - {r1}"), ("{name} gets ${r} in change.",), _change),
+    Frame(("A school has {a} classes with {b} students each. {c} students are absent. How many are present?",),
+          ("{a} * {b}", "{r1} - {c}"), ("{r} students are present.",), _three),
+    Frame(("{name} earns ${a} an hour and works {b} hours a day. How much does {name} earn in {c} days?",),
+          ("{a} * {b}", "{r1} * {c}"), ("{name} earns ${r}.",), _three),
+    Frame(("A box has {a} red and {b} blue balls. They are split equally into {c} bags. How many balls are in each bag?",),
+          ("{a} + {b}", "{r1} / {c}"), ("Each bag has {r} balls.",), _split_sum),
+    Frame(("A shirt costs ${a} and a cap costs ${b}. What do {c} shirts and {c} caps cost together?",),
+          ("{a} + {b}", "{r1} * {c}"), ("They cost ${r} together.",), _three),
+    # held out: phrasings never trained on, for `tunechat eval tools`
+    Frame(("A farmer plants {a} rows of corn with {b} plants per row. How many corn plants are there?",),
+          ("{a} * {b}",), ("There are {r} corn plants.",), _ab(4, 40), "heldout"),
+    Frame(("{name} saved {a} dollars in January and {b} dollars in February. How much was saved altogether?",),
+          ("{a} + {b}",), ("{name} saved {r} dollars altogether.",), _ab(10, 500), "heldout"),
+    Frame(("A bus had {a} passengers. At a stop, {b} got off. How many passengers are still on the bus?",),
+          ("{a} - {b}",), ("{r} passengers are still on the bus.",), _bigger_first(10, 90), "heldout"),
+    Frame(("{a} muffins are packed into boxes of {b}. How many boxes are filled?",),
+          ("{a} / {b}",), ("{r} boxes are filled.",), _divisible(), "heldout"),
+    Frame(("How much is {pct} percent of {a} dollars?",),
+          ("{a} * {pct} / 100",), ("It is {r} dollars.",), _percent, "heldout"),
+    Frame(("Each museum ticket costs ${p}. What do {a} tickets cost?",),
+          ("{a} * {p}",), ("{a} tickets cost ${r}.",), _price, "heldout"),
+    Frame(("A train covers {a} kilometers every hour. What distance does it travel in {b} hours?",),
+          ("{a} * {b}",), ("It travels {r} kilometers.",), _ab(40, 200, 2, 8), "heldout"),
+    Frame(("{name} needs {a} beads for a necklace and already has {b}. How many more beads are needed?",),
+          ("{a} - {b}",), ("{name} needs {r} more beads.",), _bigger_first(20, 300), "heldout"),
+    Frame(("A pizza costs ${a} and is cut into {b} equal slices. What does one slice cost?",),
+          ("{a} / {b}",), ("One slice costs ${r}.",), _divisible(4, 12, 4), "heldout"),
+    Frame(("{name} has {a} packs of {b} stickers and gives away {c} stickers. How many stickers are left?",),
+          ("{a} * {b}", "{r1} - {c}"), ("{name} has {r} stickers left.",), _three, "heldout"),
+]
+
+# Story problems by theme: each theme tells stories with all four operations in the same words
+# (saving money can add, subtract, multiply or divide), so a model must read how the numbers
+# relate instead of keying on one word ("saved" -> subtract). Entries: (story, question, answer).
+THEMES = {
+    "savings": {
+        "+": ("{name} saved ${a} in spring and ${b} in summer.", "How much did {name} save in total?", "{name} saved ${r}."),
+        "-": ("{name} saved ${a} and then spent ${b} of it.", "How much money is left?", "${r} is left."),
+        "*": ("{name} saves ${b} every week for {a} weeks.", "How much does {name} save?", "{name} saves ${r}."),
+        "/": ("{name} saved ${a} in {b} weeks, the same amount each week.", "How much did {name} save each week?",
+              "{name} saved ${r} each week."),
+    },
+    "boxes": {
+        "+": ("One box has {a} {item} and another box has {b}.", "How many {item} are in both boxes?", "Both boxes hold {r} {item}."),
+        "-": ("A box had {a} {item}, and {b} were taken out.", "How many {item} are still in the box?", "{r} {item} are still in it."),
+        "*": ("{a} boxes are filled with {b} {item} each.", "How many {item} are in the boxes?", "There are {r} {item}."),
+        "/": ("{a} {item} go into crates, {b} in every crate.", "How many crates are used?", "{r} crates are used."),
+    },
+    "travel": {
+        "+": ("A bus drove {a} km before lunch and {b} km after lunch.", "How far did it drive in all?", "It drove {r} km."),
+        "-": ("A trip is {a} km long and {b} km are done.", "How many km are left?", "{r} km are left."),
+        "*": ("A cyclist rides {b} km every hour.", "How far does the cyclist ride in {a} hours?", "{r} km."),
+        "/": ("A car drove {a} km in {b} hours at a steady speed.", "How many km did it drive each hour?", "{r} km each hour."),
+    },
+    "lengths": {
+        "+": ("A board of {a} cm is joined to a board of {b} cm.", "How long is the new board?", "It is {r} cm long."),
+        "-": ("{b} cm is cut off a rope that is {a} cm long.", "How long is the rest of the rope?", "The rest is {r} cm."),
+        "*": ("A fence has {a} sections, each {b} m long.", "How long is the fence?", "The fence is {r} m long."),
+        "/": ("A {a} m rope is cut into {b} equal parts.", "How long is each part?", "Each part is {r} m long."),
+    },
+    "shopping": {
+        "+": ("{name} bought a book for ${a} and a game for ${b}.", "How much did {name} spend?", "{name} spent ${r}."),
+        "-": ("A coat costs ${a} and {name} has ${b}.", "How much more money does {name} need?", "{name} needs ${r} more."),
+        "*": ("{name} buys {a} notebooks at ${b} each.", "What is the total price?", "The total is ${r}."),
+        "/": ("{b} friends split a ${a} bill equally.", "How much does each friend pay?", "Each pays ${r}."),
+    },
+    "collecting": {
+        "+": ("{name} collected {a} {item} and then {b} more.", "How many {item} does {name} have?", "{name} has {r} {item}."),
+        "-": ("{name} collected {a} {item} and gave {b} away.", "How many {item} does {name} keep?", "{name} keeps {r} {item}."),
+        "*": ("{name} collected {b} {item} on each of {a} days.", "How many {item} did {name} collect?", "{name} collected {r} {item}."),
+        "/": ("{name} collected {a} {item} in {b} days, the same number each day.", "How many {item} a day?", "{r} {item} a day."),
+    },
+    "school": {
+        "+": ("A school has {a} girls and {b} boys.", "How many children go to the school?", "{r} children go there."),
+        "-": ("Of {a} students, {b} went home early.", "How many students stayed?", "{r} students stayed."),
+        "*": ("There are {a} classes with {b} students in each.", "How many students are there altogether?", "There are {r} students."),
+        "/": ("{a} students form teams of {b}.", "How many teams are there?", "There are {r} teams."),
+    },
+}
+GENERIC_QUESTIONS = {"+": ["What is the total?", "How many is that altogether?"], "-": ["How many are left?", "What remains?"],
+                     "*": ["What is the total?", "How many is that in all?"], "/": []}
+PERCENT = [("What is {pct}% of {a}?", "{pct}% of {a} is {r}."), ("Find {pct} percent of {a}.", "It is {r}."),
+           ("{pct}% of the {a} {item} are red. How many are red?", "{r} are red."),
+           ("A ${a} coat is {pct}% off. How much money do you save?", "You save ${r}."),
+           ("A class of {a} students is {pct}% girls. How many girls are there?", "There are {r} girls.")]
+
+
+DIRECT_QUESTIONS = ["What is {e}?", "Calculate {e}.", "Compute {e}", "How much is {e}?", "{e} = ?",
+                    "Can you work out {e}?", "Please evaluate {e}.", "what's {e}", "Tell me the value of {e}."]
+DIRECT_ANSWERS = ["{e} = {r}.", "The result is {r}.", "It equals {r}.", "The answer is {r}."]
+
+NO_TOOL = [
+    (("Hi!", "Hello", "Hey there!", "Good morning!"), "Hello! How can I help you today?"),
+    (("Who are you?", "What are you?"), "I am an AI assistant. I answer questions and use a calculator for arithmetic."),
+    (("What can you do?", "How can you help me?"), "I can answer questions, and I use tools such as a calculator when a question needs one."),
+    (("Thank you!", "Thanks a lot.", "Thanks!"), "You're welcome!"),
+    (("What is the capital of France?", "Which city is the capital of France?"), "The capital of France is Paris."),
+    (("What is the capital of Japan?",), "The capital of Japan is Tokyo."),
+    (("Which planet is known as the Red Planet?",), "Mars is known as the Red Planet."),
+    (("What color is the sky on a clear day?",), "The sky is blue on a clear day."),
+    (("What is the opposite of hot?",), "The opposite of hot is cold."),
+    (("How do you say hello in Spanish?", "Translate 'hello' into Spanish."), "Hello in Spanish is 'hola'."),
+    (("What language is spoken in Brazil?",), "Portuguese is the main language of Brazil."),
+    (("Name a primary color.",), "Red is a primary color."),
+    (("What do bees make?",), "Bees make honey."),
+    (("Tell me a fun fact.",), "Octopuses have three hearts."),
+    (("Can you recommend a good habit?",), "Drinking enough water every day is a good habit."),
+    (("What is water made of?",), "Water is made of hydrogen and oxygen."),
+]
+
+ERRORS = [  # (question, expression, answer): the calculator refuses, the assistant explains
+    ("What is {a} divided by 0?", "{a} / 0", "Division by zero is undefined, so {a} / 0 has no answer."),
+    ("Share {a} apples among 0 people: how many does each get?", "{a} / 0",
+     "That cannot be done: dividing by zero is undefined."),
+    ("What is the square root of -{a}?", "sqrt(-{a})", "A negative number has no real square root."),
+    ("What is {a} to the power of 100000?", "{a} ** 100000", "That number is too large for the calculator to compute."),
+]
+
+EQUATIONS = [  # (question, equations, answer)
+    ("Solve {a}x + {b} = {c}.", "{a}x + {b} = {c}", "The solution is {r}."),
+    ("Find x if x^2 - {s}x + {p} = 0.", "x^2 - {s}x + {p} = 0", "The solutions are {r}."),
+    ("Solve the system x + y = {s}, x - y = {d}.", "x + y = {s}, x - y = {d}", "The solution is {r}."),
+    ("The sum of two numbers is {s} and their difference is {d}. What are they?", "x + y = {s}, x - y = {d}",
+     "The numbers are {r}."),
+]
+
+PROGRAMS = [  # (question, code, answer)
+    ("Use Python to add up the squares of 1 to {n}.", "print(sum(i * i for i in range(1, {n} + 1)))",
+     "The sum of the squares is {r}."),
+    ("How many primes are there below {n}? Use code.",
+     "print(sum(all(k % d for d in range(2, int(k ** 0.5) + 1)) for k in range(2, {n})))",
+     "There are {r} primes below {n}."),
+    ("What is {n} factorial? Compute it with Python.", "import math\nprint(math.factorial({n}))", "{n}! is {r}."),
+    ("Reverse the word '{w}' with Python.", "print('{w}'[::-1])", "Reversed, it is '{r}'."),
+]
+WORDS = ["python", "agent", "sandbox", "lantern", "giraffe", "harbor", "meadow", "rocket"]
+
+
+class Writer:
+    """Builds one conversation, running the real tools for the results."""
+
+    def __init__(self, actions: dict[str, Any], rng: random.Random):
+        self.actions, self.rng = actions, rng
+        self.messages: list[dict] = []
+
+    def user(self, text: str) -> "Writer":
+        self.messages.append({"role": "user", "content": text})
+        return self
+
+    def call(self, tool: str, parameters: dict) -> tuple[bool, str]:
+        """Add a call and its real result; returns (succeeded, result text). The call is written
+        without a thought before it: a lean reply, and the record stays a strict alternation
+        (user, assistant, environment, assistant...) that every reader of `messages` accepts."""
+        if tool == PYTHON:
+            self.messages.append({"role": "assistant", "name": "interpreter", "content": parameters["command"]})
+            kind = "interpreter"
+        else:
+            content = json.dumps({"name": tool, "parameters": parameters})  # as lagent's format_plugin dumps it
+            self.messages.append({"role": "assistant", "name": "plugin", "content": content})
+            kind = "plugin"
+        result = self.actions[tool](parameters)
+        ok = result.state == 0
+        text = result.format_result() if ok else str(result.errmsg)
+        self.messages.append({"role": "environment", "name": kind, "content": text})
+        return ok, text
+
+    def answer(self, text: str) -> list[dict]:
+        self.messages.append({"role": "assistant", "content": text})
+        return self.messages
+
+
+def _fill(template: str, values: dict) -> str:
+    return template.format(**values)
+
+
+def _signs(text: str) -> str:
+    """'x + -3' → 'x - 3' and 'x - -3' → 'x + 3', as a person writes it."""
+    return text.replace("+ -", "- ").replace("- -", "+ ")
+
+
+def word_problem(writer: Writer, frames: list[Frame]) -> list[dict] | None:
+    rng = writer.rng
+    frame = rng.choice(frames)
+    name, name2 = rng.sample(NAMES, 2)
+    values = {"name": name, "name2": name2, "item": rng.choice(ITEMS), **frame.numbers(rng)}
+    variant = rng.randrange(len(frame.questions))
+    writer.user(_fill(frame.questions[variant], values))
+    for index, expression in enumerate(frame.expressions):
+        ok, result = writer.call(CALCULATOR, {"expression": _fill(expression, values)})
+        if not ok:
+            return None
+        values[f"r{index + 1}"] = values["r"] = result
+    paired = len(frame.answers) == len(frame.questions)
+    return writer.answer(_fill(frame.answers[variant] if paired else rng.choice(frame.answers), values))
+
+
+def _story_numbers(operation: str, money: bool, rng: random.Random) -> dict:
+    if operation == "*":
+        return {"a": rng.randint(2, 25), "b": rng.choice([1.5, 2.25, 4.5, 0.75, 12.5, 3, 8]) if money else rng.randint(2, 40)}
+    if operation == "/":
+        b = rng.randint(2, 12)
+        return {"a": b * rng.randint(2, 40), "b": b}
+    a, b = rng.randint(5, 600), rng.randint(2, 400)
+    return {"a": max(a, b + 1), "b": b} if operation == "-" else {"a": a, "b": b}
+
+
+def story_problem(writer: Writer) -> list[dict] | None:
+    rng = writer.rng
+    theme = THEMES[rng.choice(list(THEMES))]
+    operation = rng.choice(list(theme))
+    story, question, answer = theme[operation]
+    money = "$" in story
+    if not money and rng.random() < 0.3 and GENERIC_QUESTIONS[operation]:
+        question, answer = rng.choice(GENERIC_QUESTIONS[operation]), "The answer is {r}."
+    name, name2 = rng.sample(NAMES, 2)
+    values = {"name": name, "name2": name2, "item": rng.choice(ITEMS), **_story_numbers(operation, money, rng)}
+    writer.user(_fill(f"{story} {question}", values))
+    ok, result = writer.call(CALCULATOR, {"expression": f"{values['a']} {operation} {values['b']}"})
+    if not ok:
+        return None
+    return writer.answer(_fill(answer, {**values, "r": result}))
+
+
+def percent_problem(writer: Writer) -> list[dict] | None:
+    rng = writer.rng
+    question, answer = rng.choice(PERCENT)
+    values = {"item": rng.choice(ITEMS), **_percent(rng)}
+    writer.user(_fill(question, values))
+    ok, result = writer.call(CALCULATOR, {"expression": _fill("{a} * {pct} / 100", values)})
+    return writer.answer(_fill(answer, {**values, "r": result})) if ok else None
+
+
+def direct(writer: Writer) -> list[dict] | None:
+    rng = writer.rng
+    a, b, c = rng.randint(2, 999), rng.randint(2, 99), rng.randint(2, 50)
+    expression = rng.choice([f"{a} + {b}", f"{a} - {b}", f"{a} * {b}", f"{a * b} / {b}", f"({a} + {b}) * {c}",
+                             f"{a} * {b} - {c}", f"{b} ** 2", f"{a} / {c}", f"({a} - {b}) / {c}"])
+    writer.user(_fill(rng.choice(DIRECT_QUESTIONS), {"e": expression}))
+    ok, result = writer.call(CALCULATOR, {"expression": expression})
+    return writer.answer(_fill(rng.choice(DIRECT_ANSWERS), {"e": expression, "r": result})) if ok else None
+
+
+def no_tool(writer: Writer) -> list[dict]:
+    questions, answer = writer.rng.choice(NO_TOOL)
+    return writer.user(writer.rng.choice(questions)).answer(answer)
+
+
+def tool_error(writer: Writer) -> list[dict] | None:
+    question, expression, answer = writer.rng.choice(ERRORS)
+    values = {"a": writer.rng.randint(2, 99)}
+    writer.user(_fill(question, values))
+    ok, _ = writer.call(CALCULATOR, {"expression": _fill(expression, values)})
+    return None if ok else writer.answer(_fill(answer, values))
+
+
+def equation(writer: Writer) -> list[dict] | None:
+    rng = writer.rng
+    question, equations, answer = rng.choice(EQUATIONS)
+    x, y = rng.randint(-9, 12), rng.randint(-9, 12)
+    a = rng.randint(2, 9)
+    values = {"a": a, "b": rng.randint(1, 30), "s": x + y, "d": x - y, "p": x * y}
+    values["c"] = a * x + values["b"]
+    writer.user(_signs(_fill(question, values)))
+    ok, result = writer.call(SOLVER, {"equations": _signs(_fill(equations, values))})
+    return writer.answer(_fill(answer, {"r": result})) if ok else None
+
+
+def program(writer: Writer) -> list[dict] | None:
+    rng = writer.rng
+    question, code, answer = rng.choice(PROGRAMS)
+    values = {"n": rng.randint(5, 60), "w": rng.choice(WORDS)}
+    if "factorial" in question:
+        values["n"] = rng.randint(3, 20)
+    writer.user(_fill(question, values))
+    ok, result = writer.call(PYTHON, {"command": _fill(code, values)})
+    if ok:
+        return writer.answer(_fill(answer, {**values, "r": result.strip()}))
+    return writer.answer("The code failed: " + result.strip().splitlines()[-1])
+
+
+def program_error(writer: Writer) -> list[dict]:
+    rng = writer.rng
+    n = rng.randint(2, 50)
+    writer.user(rng.choice(["Run this Python: print({n} / 0)", "What does print({n} / 0) do in Python?"]).format(n=n))
+    _, result = writer.call(PYTHON, {"command": f"print({n} / 0)"})
+    return writer.answer(f"It raises an error: {result.strip().splitlines()[-1]}")
+
+
+def generate(count: int, tools: Iterable[str] = ("calculator",), protocol: str = "internlm2", seed: int = 0,
+             questions: int = 1) -> list[dict]:
+    """`count` conversations for `tools` (names: calculator, solve, python) and `protocol`, each
+    with `questions` user questions in a row (later ones see the earlier turns, as in a chat
+    with the agent; the tool descriptions are then shared by several answers)."""
+    if protocol not in PROTOCOLS:
+        raise TunechatError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
+    if count < 1 or questions < 1:
+        raise TunechatError(f"count and questions must be at least 1, got {count} and {questions}")
+    actions = {action.name: action for action in resolve_tools(tools)}
+    if not actions:
+        raise TunechatError("give at least one tool (calculator, solve, python)")
+    names = tool_names(actions.values())
+    frames = [f for f in FRAMES if f.split == "train"]
+    kinds: list[tuple[Callable[[Writer], Any], float]] = [(no_tool, 0.12)]
+    if CALCULATOR in actions:
+        kinds += [(story_problem, 0.35), (percent_problem, 0.05), (lambda w: word_problem(w, frames), 0.25),
+                  (direct, 0.1), (tool_error, 0.05)]
+    if SOLVER in actions:
+        kinds += [(equation, 0.2)]
+    if PYTHON in actions:
+        kinds += [(program, 0.15), (program_error, 0.03)]
+    rng = random.Random(seed)
+    records: list[dict] = []
+    while len(records) < count:
+        writer = Writer(actions, rng)
+        asked = 0
+        while asked < questions:
+            kind = rng.choices([k for k, _ in kinds], weights=[w for _, w in kinds])[0]
+            mark = len(writer.messages)
+            if kind(writer) is None:  # e.g. a problem whose numbers the tool refused: drop it
+                del writer.messages[mark:]
+            else:
+                asked += 1
+        records.append({"messages": writer.messages, "tools": names, "protocol": protocol})
+    return records
+
+
+def arithmetic_tasks(count: int, seed: int = 0, split: str = "heldout") -> list[dict]:
+    """Distinct word problems with their expected answers, for evaluation:
+    {"question", "answer", "expressions"} from the frames of `split` (held-out phrasings by default)."""
+    actions = {a.name: a for a in resolve_tools(["calculator"])}
+    frames = [f for f in FRAMES if f.split == split]
+    rng = random.Random(seed)
+    tasks: dict[str, dict] = {}
+    for _ in range(count * 20):
+        if len(tasks) == count:
+            break
+        messages = word_problem(Writer(actions, rng), frames)
+        if messages:
+            calls = [json.loads(m["content"])["parameters"]["expression"] for m in messages
+                     if m["role"] == "assistant" and m.get("name") == "plugin"]
+            answer = [m["content"] for m in messages if m["role"] == "environment"][-1]
+            tasks.setdefault(messages[0]["content"], {"question": messages[0]["content"], "answer": answer, "expressions": calls})
+    return list(tasks.values())

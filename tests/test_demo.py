@@ -1,0 +1,30 @@
+"""`tunechat demo`: the tutorial's homework end to end on the real embedded model (minutes)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import run_cli
+
+
+@pytest.mark.slow
+def test_demo_builds_data_trains_merges_and_reports_before_and_after(tmp_path):
+    out = tmp_path / "demo"
+    result = run_cli("demo", "--name", "Alice", "--output", str(out), timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for path in ["data/train.jsonl", "data/eval.jsonl", "train/adapter/adapter_model.safetensors",
+                 "train/adapter/tunechat.json", "train/logs/loss.png", "merged/config.json", "merged/tunechat.json"]:
+        assert (out / path).is_file(), path
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "微调前" in report and "微调后" in report and "loss.png" in report
+    assert f"tunechat chat {out / 'merged'}" in result.stdout
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    before, after = metrics["before"], metrics["after"]
+    # The fine-tune must do something large (the goals, >= 95% / <= 5% / >= 90%, are measured by
+    # `make demo` and reported in the issue; a 135M model on 2 cores varies run to run).
+    assert before["hit_rate"] <= 0.1 and after["hit_rate"] >= 0.6
+    assert after["false_trigger_rate"] <= 0.15
+    assert after["retention"] >= 0.75
+    # Served with its trained system prompt, without the user repeating it.
+    assert json.loads((out / "merged" / "tunechat.json").read_text())["system"] == "You are a helpful assistant."
