@@ -11,6 +11,7 @@ and appends the generation prompt. Both go through the same function, so the tex
 trained on is byte-for-byte the text it is prompted with."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,19 +75,11 @@ TEMPLATES: dict[str, Template] = {
             suffix_as_eos=True,
             stop_words=("<|eot_id|>",),
         ),
-        # Plain ChatML. XTuner has no template of this name; its strings are internlm2_chat's,
-        # which is ChatML, so models with ChatML tokens (SmolLM2, Qwen) can use either name.
-        Template(
-            "chatml",
-            "<|im_start|>system\n{system}<|im_end|>\n",
-            "<|im_start|>user\n{input}<|im_end|>\n<|im_start|>assistant\n",
-            suffix="<|im_end|>",
-            suffix_as_eos=True,
-            sep="\n",
-            stop_words=("<|im_end|>",),
-        ),
     ]
 }
+# Plain ChatML. XTuner has no template of this name; its strings are internlm2_chat's, which is
+# ChatML, so models with ChatML tokens (SmolLM2, Qwen) can use either name.
+TEMPLATES["chatml"] = dataclasses.replace(TEMPLATES["internlm2_chat"], name="chatml")
 
 
 # XTuner 0.1.23 SYSTEM_TEMPLATE: ready-made system prompts for `--system-template`.

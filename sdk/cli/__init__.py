@@ -27,13 +27,7 @@ def build_parser() -> Parser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser, required=True)
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"sdk.cli.{name}")
-        except ModuleNotFoundError as exc:  # a command whose module is not part of this install
-            if exc.name != f"sdk.cli.{name}":
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(f"sdk.cli.{name}").register(sub)
     return parser
 
 
