@@ -117,7 +117,8 @@ def server(expected, agent_runs, model_path):
 
 @pytest.fixture(scope="module")
 def client(server) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.url, api_key=KEY, max_retries=0, timeout=120)
+    # Generous: 16 clients queue behind one serialised worker, and a loaded 2-core CI box is slow.
+    return openai.OpenAI(base_url=server.url, api_key=KEY, max_retries=0, timeout=600)
 
 
 @pytest.fixture(scope="module")
