@@ -132,7 +132,7 @@ FRAMES = [
     Frame(("{name} paid ${a} for {b} tickets. What was the price of one ticket?",),
           ("{a} / {b}",), ("One ticket cost ${r}.",), _divisible(2, 8, 40)),
     Frame(("What is {pct}% of {a}?", "Calculate {pct} percent of {a}."),
-          ("{a} * {pct} / 100",), ("{pct}% of {a} is {r}.", "It is {r}."), _percent),
+          ("{a} * {pct} / 100",), ("It is {r}.", "That is {r}."), _percent),
     Frame(("A jacket costs ${a} and is {pct}% off. How much is the discount?",),
           ("{a} * {pct} / 100",), ("The discount is ${r}.",), _percent),
     Frame(("A square garden has sides of {a} meters. What is its area?",),
@@ -143,7 +143,7 @@ FRAMES = [
     Frame(("The temperatures on three days were {a}, {b} and {c} degrees. What was the average?",),
           ("({a} + {b} + {c}) / 3",), ("The average was {r} degrees.",), _three),
     Frame(("What is the sum of {a} and {b}?", "Add {a} and {b}.", "What do {a} and {b} make together?"),
-          ("{a} + {b}",), ("The sum is {r}.", "{a} + {b} = {r}."), _ab(10, 9000)),
+          ("{a} + {b}",), ("The sum is {r}.", "It is {r}."), _ab(10, 9000)),
     Frame(("{name} scored {a} points in the first game and {b} in the second. How many points is that altogether?",
            "{name} collected {a} {item} and {name2} collected {b}. How many did they collect together?"),
           ("{a} + {b}",), ("That is {r} altogether.", "Together they have {r}."), _ab(3, 300)),
@@ -151,7 +151,7 @@ FRAMES = [
            "If you put {b} more {item} into a box of {a} {item}, how many {item} are in the box?"),
           ("{a} + {b}",), ("There are {r} in total.", "The box has {r} {item}."), _ab(5, 250)),
     Frame(("What is {a} minus {b}?", "Subtract {b} from {a}.", "What is the difference between {a} and {b}?"),
-          ("{a} - {b}",), ("The difference is {r}.", "{a} - {b} = {r}."), _bigger_first(10, 9000)),
+          ("{a} - {b}",), ("The difference is {r}.", "It is {r}."), _bigger_first(10, 9000)),
     Frame(("{name} wants to save ${a} and has saved ${b} so far. How much more does {name} need?",
            "A puzzle has {a} pieces and {b} are in place. How many pieces are still missing?"),
           ("{a} - {b}",), ("{name} needs ${r} more.", "{r} pieces are missing."), _bigger_first(20, 1000)),
@@ -161,7 +161,7 @@ FRAMES = [
     Frame(("A road is {a} km long. A cyclist has ridden {b} km of it. How far is it to the end?",),
           ("{a} - {b}",), ("It is {r} km to the end.",), _bigger_first(10, 400)),
     Frame(("What is {a} times {b}?", "Multiply {a} by {b}.", "What is the product of {a} and {b}?"),
-          ("{a} * {b}",), ("The product is {r}.", "{a} * {b} = {r}."), _ab(3, 300, 2, 99)),
+          ("{a} * {b}",), ("The product is {r}.", "It is {r}."), _ab(3, 300, 2, 99)),
     Frame(("A spider has 8 legs. How many legs do {a} spiders have?",), ("{a} * 8",), ("They have {r} legs.",), _ab(2, 60)),
     Frame(("A week has 7 days. How many days are in {a} weeks?",), ("{a} * 7",), ("That is {r} days.",), _ab(2, 60)),
     Frame(("There are {a} teams with {b} players on each team. How many players are there?",
@@ -171,7 +171,7 @@ FRAMES = [
            "A printer prints {a} pages per minute. How many pages does it print in {b} minutes?"),
           ("{a} * {b}",), ("That is {r} minutes.", "It prints {r} pages."), _ab(5, 90, 2, 30)),
     Frame(("What is {a} divided by {b}?", "Divide {a} by {b}.", "How many times does {b} go into {a}?"),
-          ("{a} / {b}",), ("The quotient is {r}.", "{a} / {b} = {r}."), _divisible(2, 25, 40)),
+          ("{a} / {b}",), ("The quotient is {r}.", "It is {r}."), _divisible(2, 25, 40)),
     Frame(("{a} students are split into teams of {b}. How many teams are there?",
            "How many groups of {b} can you make from {a} {item}?"),
           ("{a} / {b}",), ("There are {r} teams.", "You can make {r} groups."), _divisible(2, 10, 20)),
@@ -219,7 +219,8 @@ FRAMES = [
 
 # Story problems by theme: each theme tells stories with all four operations in the same words
 # (saving money can add, subtract, multiply or divide), so a model must read how the numbers
-# relate instead of keying on one word ("saved" -> subtract). Entries: (story, question, answer).
+# relate instead of keying on one word ("saved" -> subtract). Entries: (story, question, answer),
+# or a list of such variants.
 THEMES = {
     "savings": {
         "+": ("{name} saved ${a} in spring and ${b} in summer.", "How much did {name} save in total?", "{name} saved ${r}."),
@@ -231,13 +232,16 @@ THEMES = {
     "boxes": {
         "+": ("One box has {a} {item} and another box has {b}.", "How many {item} are in both boxes?", "Both boxes hold {r} {item}."),
         "-": ("A box had {a} {item}, and {b} were taken out.", "How many {item} are still in the box?", "{r} {item} are still in it."),
-        "*": ("{a} boxes are filled with {b} {item} each.", "How many {item} are in the boxes?", "There are {r} {item}."),
-        "/": ("{a} {item} go into crates, {b} in every crate.", "How many crates are used?", "{r} crates are used."),
+        "*": ("{a} boxes hold {b} {item} each.", "How many {item} are in the boxes?", "There are {r} {item}."),
+        "/": [("{a} {item} are put into boxes, {b} in each box.", "How many boxes are needed?", "{r} boxes are needed."),
+              ("{name} packs {a} {item} into bags of {b}.", "How many bags does {name} fill?", "{name} fills {r} bags."),
+              ("{a} {item} are packed in cartons of {b}.", "How many cartons are there?", "There are {r} cartons.")],
     },
     "travel": {
         "+": ("A bus drove {a} km before lunch and {b} km after lunch.", "How far did it drive in all?", "It drove {r} km."),
         "-": ("A trip is {a} km long and {b} km are done.", "How many km are left?", "{r} km are left."),
-        "*": ("A cyclist rides {b} km every hour.", "How far does the cyclist ride in {a} hours?", "{r} km."),
+        "*": [("A truck drives {b} km every hour.", "How far does it drive in {a} hours?", "It drives {r} km."),
+              ("A plane flies {b} kilometers each hour.", "What distance does it fly in {a} hours?", "It flies {r} kilometers.")],
         "/": ("A car drove {a} km in {b} hours at a steady speed.", "How many km did it drive each hour?", "{r} km each hour."),
     },
     "lengths": {
@@ -254,7 +258,8 @@ THEMES = {
     },
     "collecting": {
         "+": ("{name} collected {a} {item} and then {b} more.", "How many {item} does {name} have?", "{name} has {r} {item}."),
-        "-": ("{name} collected {a} {item} and gave {b} away.", "How many {item} does {name} keep?", "{name} keeps {r} {item}."),
+        "-": ("{name} wants {a} {item} and already has {b}.", "How many more {item} does {name} need?",
+              "{name} needs {r} more {item}."),
         "*": ("{name} collected {b} {item} on each of {a} days.", "How many {item} did {name} collect?", "{name} collected {r} {item}."),
         "/": ("{name} collected {a} {item} in {b} days, the same number each day.", "How many {item} a day?", "{r} {item} a day."),
     },
@@ -267,7 +272,7 @@ THEMES = {
 }
 GENERIC_QUESTIONS = {"+": ["What is the total?", "How many is that altogether?"], "-": ["How many are left?", "What remains?"],
                      "*": ["What is the total?", "How many is that in all?"], "/": []}
-PERCENT = [("What is {pct}% of {a}?", "{pct}% of {a} is {r}."), ("Find {pct} percent of {a}.", "It is {r}."),
+PERCENT = [("What is {pct}% of {a}?", "It is {r}."), ("Find {pct} percent of {a}.", "It is {r}."),
            ("{pct}% of the {a} {item} are red. How many are red?", "{r} are red."),
            ("A ${a} coat is {pct}% off. How much money do you save?", "You save ${r}."),
            ("A class of {a} students is {pct}% girls. How many girls are there?", "There are {r} girls.")]
@@ -275,7 +280,7 @@ PERCENT = [("What is {pct}% of {a}?", "{pct}% of {a} is {r}."), ("Find {pct} per
 
 DIRECT_QUESTIONS = ["What is {e}?", "Calculate {e}.", "Compute {e}", "How much is {e}?", "{e} = ?",
                     "Can you work out {e}?", "Please evaluate {e}.", "what's {e}", "Tell me the value of {e}."]
-DIRECT_ANSWERS = ["{e} = {r}.", "The result is {r}.", "It equals {r}.", "The answer is {r}."]
+DIRECT_ANSWERS = ["The result is {r}.", "It equals {r}.", "The answer is {r}."]
 
 NO_TOOL = [
     (("Hi!", "Hello", "Hey there!", "Good morning!"), "Hello! How can I help you today?"),
@@ -383,20 +388,24 @@ def word_problem(writer: Writer, frames: list[Frame]) -> list[dict] | None:
 
 
 def _story_numbers(operation: str, money: bool, rng: random.Random) -> dict:
+    """Numbers of overlapping sizes for every operation, so that sizes do not give it away."""
+    small, any_size = rng.randint(2, 12), rng.choice([rng.randint(2, 40), rng.randint(20, 300)])
     if operation == "*":
-        return {"a": rng.randint(2, 25), "b": rng.choice([1.5, 2.25, 4.5, 0.75, 12.5, 3, 8]) if money else rng.randint(2, 40)}
+        return {"a": small, "b": rng.choice([1.5, 2.25, 4.5, 0.75, 12.5, 3, 8]) if money else any_size}
     if operation == "/":
-        b = rng.randint(2, 12)
-        return {"a": b * rng.randint(2, 40), "b": b}
-    a, b = rng.randint(5, 600), rng.randint(2, 400)
-    return {"a": max(a, b + 1), "b": b} if operation == "-" else {"a": a, "b": b}
+        return {"a": small * any_size, "b": small}
+    a, b = rng.choice([rng.randint(5, 60), rng.randint(20, 900)]), rng.choice([small, any_size])
+    if money and rng.random() < 0.4:  # prices with cents: decimals must be copied whole
+        a, b = a + rng.choice([0.5, 0.25, 0.75, 0.99, 0.4]), b + rng.choice([0.5, 0.25, 0.1, 0.95])
+    return {"a": round(a + b, 2), "b": b} if operation == "-" else {"a": a, "b": b}
 
 
 def story_problem(writer: Writer) -> list[dict] | None:
     rng = writer.rng
     theme = THEMES[rng.choice(list(THEMES))]
     operation = rng.choice(list(theme))
-    story, question, answer = theme[operation]
+    variants = theme[operation]
+    story, question, answer = rng.choice(variants) if isinstance(variants, list) else variants
     money = "$" in story
     if not money and rng.random() < 0.3 and GENERIC_QUESTIONS[operation]:
         question, answer = rng.choice(GENERIC_QUESTIONS[operation]), "The answer is {r}."
@@ -490,7 +499,7 @@ def generate(count: int, tools: Iterable[str] = ("calculator",), protocol: str =
     frames = [f for f in FRAMES if f.split == "train"]
     kinds: list[tuple[Callable[[Writer], Any], float]] = [(no_tool, 0.12)]
     if CALCULATOR in actions:
-        kinds += [(story_problem, 0.35), (percent_problem, 0.05), (lambda w: word_problem(w, frames), 0.25),
+        kinds += [(story_problem, 0.35), (percent_problem, 0.08), (lambda w: word_problem(w, frames), 0.22),
                   (direct, 0.1), (tool_error, 0.05)]
     if SOLVER in actions:
         kinds += [(equation, 0.2)]
