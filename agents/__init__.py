@@ -19,7 +19,7 @@ _EXPORTS = {
     "EngineLLM": "agents.llm",
     "GIVE_UP": "agents.agent", "Internlm2ToolAgent": "agents.agent", "ReActToolAgent": "agents.agent",
     "build_agent": "agents.builder", "make_agent": "agents.builder",
-    "is_agent_record": "agents.render", "render_prompt": "agents.render", "render_record": "agents.render",
+    "is_agent_record": "datasets_builders.records", "render_prompt": "agents.render", "render_record": "agents.render",
     "render_segments": "agents.render",
 }
 __all__ = sorted([*_EXPORTS, "PROTOCOLS"])

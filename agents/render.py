@@ -25,10 +25,10 @@ from lagent.llms.base_llm import LMTemplateParser
 
 from agents.agent import json_or_text
 from agents.builder import make_agent
+from datasets_builders.records import CALL_NAMES, is_agent_record  # noqa: F401  (is_agent_record: re-exported)
 from sdk.errors import TunechatError
 
 ROLES = {"system", "user", "assistant", "environment"}
-CALL_NAMES = {"plugin", "interpreter"}
 
 
 def render_segments(messages: list[dict], protocol: str = "internlm2", tools: Iterable[Any] | None = None,
@@ -66,18 +66,6 @@ def render_prompt(messages: list[dict], protocol: str = "internlm2", tools: Iter
 def render_record(record: dict) -> list[tuple[str, bool]]:
     """`render_segments` for a record of `tunechat data tools` (its messages, tools, protocol)."""
     return render_segments(record["messages"], record.get("protocol", "internlm2"), record.get("tools", []))
-
-
-def is_agent_record(record: dict) -> bool:
-    """Whether a record is rendered by this renderer rather than a chat template: it names its
-    agent tools or protocol (as `tunechat data tools` writes every record, including the ones
-    that answer without a tool), or it holds a tool call or result."""
-    if not isinstance(record, dict):
-        return False
-    if "tools" in record or "protocol" in record:
-        return True
-    messages = record.get("messages") or []
-    return any(isinstance(m, dict) and (m.get("role") == "environment" or m.get("name") in CALL_NAMES) for m in messages)
 
 
 def _formatted(messages: list[dict], protocol: str, tools: Iterable[Any] | None) -> list[dict]:

@@ -52,11 +52,11 @@ def plain_trainer(data: Path, out: Path, steps: int) -> float:
     from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
     from sdk.models import resolve_model
-    from sdk.training.data import encode_conversation, read_conversations
+    from sdk.training.data import encode_sample, read_samples
 
     path = resolve_model(None)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    rows = [encode_conversation(m, tokenizer, None, 128) for m in read_conversations(data)]
+    rows = [encode_sample(s, tokenizer, None, 128) for s in read_samples(data)]
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"))
     args = TrainingArguments(output_dir=str(out), per_device_train_batch_size=8, max_steps=steps, learning_rate=2e-4,

@@ -68,6 +68,21 @@ class RecordFile:
             yield entry
 
 
+CALL_NAMES = {"plugin", "interpreter"}  # assistant message names that mark a tool call
+
+
+def is_agent_record(record: dict) -> bool:
+    """Whether a record is rendered by the agent's renderer (`agents.render_record`) rather than a chat template: it names its
+    agent tools or protocol (as `tunechat data tools` writes every record, including the ones
+    that answer without a tool), or it holds a tool call or result."""
+    if not isinstance(record, dict):
+        return False
+    if "tools" in record or "protocol" in record:
+        return True
+    messages = record.get("messages") or []
+    return any(isinstance(m, dict) and (m.get("role") == "environment" or m.get("name") in CALL_NAMES) for m in messages)
+
+
 def _format_key(fmt: str) -> str:
     return {"xtuner": "conversation", "openai": "messages", "sharegpt": "conversations"}.get(fmt, "instruction")
 

@@ -194,6 +194,11 @@ FRAMES = [
           ("{a} + {b}", "{r1} / {c}"), ("Each bag has {r} balls.",), _split_sum),
     Frame(("A shirt costs ${a} and a cap costs ${b}. What do {c} shirts and {c} caps cost together?",),
           ("{a} + {b}", "{r1} * {c}"), ("They cost ${r} together.",), _three),
+    Frame(("{name} buys {a} boxes of {b} {item} and uses {c} of them. How many {item} remain?",
+           "There are {a} crates with {b} {item} in each, and {c} {item} break. How many are whole?"),
+          ("{a} * {b}", "{r1} - {c}"), ("{r} {item} remain.", "{r} are whole."), _three),
+    Frame(("{name} has {a} bags of {b} {item} and finds {c} more. How many {item} is that?",),
+          ("{a} * {b}", "{r1} + {c}"), ("That is {r} {item}.",), _three),
     # held out: phrasings never trained on, for `tunechat eval tools`
     Frame(("A farmer plants {a} rows of corn with {b} plants per row. How many corn plants are there?",),
           ("{a} * {b}",), ("There are {r} corn plants.",), _ab(4, 40), "heldout"),
@@ -235,7 +240,10 @@ THEMES = {
         "*": ("{a} boxes hold {b} {item} each.", "How many {item} are in the boxes?", "There are {r} {item}."),
         "/": [("{a} {item} are put into boxes, {b} in each box.", "How many boxes are needed?", "{r} boxes are needed."),
               ("{name} packs {a} {item} into bags of {b}.", "How many bags does {name} fill?", "{name} fills {r} bags."),
-              ("{a} {item} are packed in cartons of {b}.", "How many cartons are there?", "There are {r} cartons.")],
+              ("{a} {item} are packed in cartons of {b}.", "How many cartons are there?", "There are {r} cartons."),
+              ("{a} {item} are sorted into jars of {b}.", "How many jars are full?", "{r} jars are full."),
+              ("{name} puts {a} {item} into crates that hold {b} each.", "How many crates are used?", "{r} crates are used."),
+              ("{a} {item} are wrapped in packs of {b}.", "How many packs are made?", "{r} packs are made.")],
     },
     "travel": {
         "+": ("A bus drove {a} km before lunch and {b} km after lunch.", "How far did it drive in all?", "It drove {r} km."),
@@ -252,14 +260,22 @@ THEMES = {
     },
     "shopping": {
         "+": ("{name} bought a book for ${a} and a game for ${b}.", "How much did {name} spend?", "{name} spent ${r}."),
-        "-": ("A coat costs ${a} and {name} has ${b}.", "How much more money does {name} need?", "{name} needs ${r} more."),
+        "-": [("A coat costs ${a} and {name} has ${b}.", "How much more money does {name} need?", "{name} needs ${r} more."),
+              ("{name} needs ${a} for a bike and already has ${b}.", "How much more is needed?", "${r} more is needed.")],
         "*": ("{name} buys {a} notebooks at ${b} each.", "What is the total price?", "The total is ${r}."),
-        "/": ("{b} friends split a ${a} bill equally.", "How much does each friend pay?", "Each pays ${r}."),
+        "/": [("{b} friends split a ${a} bill equally.", "How much does each friend pay?", "Each pays ${r}."),
+              ("A cake costs ${a} and is shared by {b} people who pay equal parts.", "What does each person pay?",
+               "Each person pays ${r}."),
+              ("A ${a} gift is bought by {b} friends together, in equal shares.", "How much is one share?",
+               "One share is ${r}.")],
     },
     "collecting": {
         "+": ("{name} collected {a} {item} and then {b} more.", "How many {item} does {name} have?", "{name} has {r} {item}."),
-        "-": ("{name} wants {a} {item} and already has {b}.", "How many more {item} does {name} need?",
-              "{name} needs {r} more {item}."),
+        "-": [("{name} wants {a} {item} and already has {b}.", "How many more {item} does {name} need?",
+               "{name} needs {r} more {item}."),
+              ("A game needs {a} {item} and {name} has only {b}.", "How many more {item} are needed?",
+               "{r} more {item} are needed."),
+              ("{name} has {b} {item} but needs {a}.", "How many more must {name} get?", "{name} must get {r} more.")],
         "*": ("{name} collected {b} {item} on each of {a} days.", "How many {item} did {name} collect?", "{name} collected {r} {item}."),
         "/": ("{name} collected {a} {item} in {b} days, the same number each day.", "How many {item} a day?", "{r} {item} a day."),
     },
@@ -267,7 +283,8 @@ THEMES = {
         "+": ("A school has {a} girls and {b} boys.", "How many children go to the school?", "{r} children go there."),
         "-": ("Of {a} students, {b} went home early.", "How many students stayed?", "{r} students stayed."),
         "*": ("There are {a} classes with {b} students in each.", "How many students are there altogether?", "There are {r} students."),
-        "/": ("{a} students form teams of {b}.", "How many teams are there?", "There are {r} teams."),
+        "/": [("{a} students form teams of {b}.", "How many teams are there?", "There are {r} teams."),
+              ("{a} pupils sit at tables of {b}.", "How many tables are filled?", "{r} tables are filled.")],
     },
 }
 GENERIC_QUESTIONS = {"+": ["What is the total?", "How many is that altogether?"], "-": ["How many are left?", "What remains?"],
@@ -418,6 +435,25 @@ def story_problem(writer: Writer) -> list[dict] | None:
     return writer.answer(_fill(answer, {**values, "r": result}))
 
 
+GROUPING = {  # "N things go into containers of K": division, phrased the way multiplication often is
+    "verbs": ["put", "sorted", "split", "grouped", "loaded", "divided"],
+    "containers": ["bags", "crates", "jars", "cartons", "trays", "baskets", "boxes"],
+    "questions": [("How many {c} are needed?", "{r} {c} are needed."), ("How many {c} does that make?", "That makes {r} {c}."),
+                  ("How many {c} are used?", "{r} {c} are used."), ("How many full {c} are there?", "There are {r} full {c}.")],
+}
+
+
+def grouping_problem(writer: Writer) -> list[dict] | None:
+    rng = writer.rng
+    numbers = _story_numbers("/", False, rng)
+    container = rng.choice(GROUPING["containers"])
+    question, answer = rng.choice(GROUPING["questions"])
+    writer.user(f"{numbers['a']} {rng.choice(ITEMS)} are {rng.choice(GROUPING['verbs'])} into {container} of {numbers['b']}. "
+                + question.format(c=container))
+    ok, result = writer.call(CALCULATOR, {"expression": f"{numbers['a']} / {numbers['b']}"})
+    return writer.answer(answer.format(c=container, r=result)) if ok else None
+
+
 def percent_problem(writer: Writer) -> list[dict] | None:
     rng = writer.rng
     question, answer = rng.choice(PERCENT)
@@ -499,8 +535,10 @@ def generate(count: int, tools: Iterable[str] = ("calculator",), protocol: str =
     frames = [f for f in FRAMES if f.split == "train"]
     kinds: list[tuple[Callable[[Writer], Any], float]] = [(no_tool, 0.12)]
     if CALCULATOR in actions:
-        kinds += [(story_problem, 0.35), (percent_problem, 0.08), (lambda w: word_problem(w, frames), 0.22),
-                  (direct, 0.1), (tool_error, 0.05)]
+        two_step = [f for f in frames if len(f.expressions) > 1]  # extra weight: the model must not stop after step one
+        kinds += [(story_problem, 0.3), (grouping_problem, 0.07), (percent_problem, 0.07),
+                  (lambda w: word_problem(w, frames), 0.2), (lambda w: word_problem(w, two_step), 0.07), (direct, 0.06),
+                  (tool_error, 0.05)]
     if SOLVER in actions:
         kinds += [(equation, 0.2)]
     if PYTHON in actions:

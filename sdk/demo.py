@@ -40,7 +40,8 @@ def run_demo(settings: DemoSettings) -> tuple[IdentityReport, IdentityReport, Pa
     """Build data, QLoRA-train, merge, evaluate before/after, write the report."""
     import sdk
     from datasets_builders import Persona, build_identity, write_jsonl
-    from datasets_builders.identity import heldout_records, trim_to_sentence
+    from datasets_builders.identity import heldout_records
+    from sdk.distill import self_answers
     from sdk.training import TrainConfig, finetune
     from sdk.training.merge import merge
 
@@ -58,13 +59,9 @@ def run_demo(settings: DemoSettings) -> tuple[IdentityReport, IdentityReport, Pa
     print("== [1/5] building identity data (the base model answers the regularization questions)", flush=True)
     base = sdk.load()
 
-    def answer(questions: list[str]) -> list[str]:
-        replies = base.chat_many([[{"role": "user", "content": q}] for q in questions], temperature=0, max_new_tokens=64)
-        return [trim_to_sentence(r) for r in replies]
-
     persona = Persona(settings.name, settings.bot_name, settings.author)
-    data = build_identity(persona, size=settings.size, system=settings.system, answer=answer,
-                          regularize_count=settings.regularize)
+    data = build_identity(persona, size=settings.size, system=settings.system, regularize_count=settings.regularize,
+                          answer=lambda questions: self_answers(base, questions, settings.system))
     from datasets_builders.convert import render
 
     write_jsonl(out / "data" / "train.jsonl", (render(r, "xtuner") for r in data.records))

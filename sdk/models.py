@@ -88,10 +88,15 @@ def _convert_gguf(gguf: Path, out: Path, say) -> None:
 def quiet_transformers() -> None:
     """No per-load progress bars or advisory warnings from transformers: loading a cached
     checkpoint takes seconds, and our own messages say what is happening."""
+    import warnings
+
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    # Deprecations inside torch / transformers / peft that a user can do nothing about.
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script_method.* is deprecated")
+    warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.* is deprecated")
 
 
 def resolve_model(model: str | os.PathLike | None, progress: bool = True) -> Path:

@@ -14,7 +14,7 @@ import torch
 
 from sdk.errors import TunechatError
 from sdk.training import TrainConfig, finetune
-from sdk.training.data import IGNORE, Collator, encode_conversation
+from sdk.training.data import IGNORE, Collator, encode_sample
 from sdk.training.finetune import answer_loss
 from tests.conftest import ROOT, run_cli
 
@@ -42,15 +42,34 @@ def test_loss_is_only_on_answers_and_their_end_of_turn_in_every_turn(engine):
     conversation = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"},
                     {"role": "assistant", "content": "four"}, {"role": "user", "content": "3+3?"},
                     {"role": "assistant", "content": "six"}]
-    sample = encode_conversation(conversation, engine.tokenizer, None, 512)
+    sample = encode_sample({"messages": conversation}, engine.tokenizer, None, 512)
     trained = [t for t, label in zip(sample["input_ids"], sample["labels"]) if label != IGNORE]
     assert engine.tokenizer.decode(trained) == "four<|im_end|>six<|im_end|>"
 
 
-def test_packed_batches_keep_samples_apart(engine, data):
-    from sdk.training.data import read_conversations
+def test_agent_records_are_trained_on_the_agents_own_rendering(engine, tmp_path):
+    from agents import render_record
+    from datasets_builders.records import write_jsonl
+    from datasets_builders.tools_data import generate
+    from sdk.training.data import agent_settings, read_samples
 
-    samples = [encode_conversation(m, engine.tokenizer, None, 512) for m in read_conversations(data)[-3:]]
+    records = generate(3, ["calculator"], seed=3)
+    path = tmp_path / "tools.jsonl"
+    write_jsonl(path, records)
+    samples = read_samples(path, system="a chat system prompt, not the agent's")
+    assert agent_settings(samples) == {"protocol": "internlm2", "tools": ["calculator"]}
+    for record, sample in zip(records, samples):
+        encoded = encode_sample(sample, engine.tokenizer, None, 4096)
+        segments = render_record(record)
+        assert engine.tokenizer.decode(encoded["input_ids"]) == "".join(text for text, _ in segments)
+        trained = [t for t, label in zip(encoded["input_ids"], encoded["labels"]) if label != IGNORE]
+        assert engine.tokenizer.decode(trained) == "".join(text for text, trainable in segments if trainable)
+
+
+def test_packed_batches_keep_samples_apart(engine, data):
+    from sdk.training.data import read_samples
+
+    samples = [encode_sample(s, engine.tokenizer, None, 512) for s in read_samples(data)[-3:]]
     model = engine.model
     with torch.inference_mode():
         losses = {}
@@ -151,10 +170,9 @@ def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(data, tmp_pa
     a = load_file(tmp_path / "straight" / "adapter" / "adapter_model.safetensors")
     b = load_file(killed_out / "adapter" / "adapter_model.safetensors")
     assert a.keys() == b.keys()
-    # Known gap (issue 4 stays open for it): the resumed run is not yet bit-exact with the
-    # uninterrupted one; measured max |adapter weight difference| 0.084 after 6 steps. Restarting
-    # from scratch is caught above (resumed_from, the log's steps); this bounds the drift.
-    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 0.25
+    # Bit-exact: same seed → same LoRA init, and the checkpoint restores weights, optimizer,
+    # scheduler, RNG and data position.
+    assert all(torch.equal(a[k], b[k]) for k in a)
     steps = [json.loads(line)["step"] for line in (killed_out / "logs" / "train_log.jsonl").read_text().splitlines()
              if "loss" in json.loads(line)]
     assert steps == [1, 2, 3, 4, 5, 6]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any, Iterator
 
 from sdk.cli.common import add_generation_args, add_model_args, generation_config, load_engine
@@ -24,10 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                             formatter_class=argparse.RawDescriptionHelpFormatter,
                             epilog="example:\n  tunechat agent --tools calculator solve python --temperature 0")
     add_model_args(parser)
-    parser.add_argument("--tools", nargs="+", default=["calculator"], metavar="TOOL",
-                        help="calculator (XTuner: calculate), solve, python (default: calculator)")
-    parser.add_argument("--protocol", default="internlm2", choices=["internlm2", "react"],
-                        help="internlm2: Lagent's Internlm2Agent (default); react: Lagent's ReAct agent")
+    parser.add_argument("--tools", nargs="+", default=None, metavar="TOOL",
+                        help="calculator (XTuner: calculate), solve, python (default: the tools the model was "
+                             "fine-tuned with, as its tunechat.json records, else calculator)")
+    parser.add_argument("--protocol", default=None, choices=["internlm2", "react"],
+                        help="internlm2: Lagent's Internlm2Agent; react: Lagent's ReAct agent (default: the "
+                             "fine-tune's protocol, else internlm2)")
     parser.add_argument("--system", default=None, help="the agent's system prompt (default: a short one)")
     parser.add_argument("--max-turn", type=int, default=None,
                         help="model turns per message, tool calls included (default 3 internlm2, 4 react)")
@@ -38,7 +41,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_agent(args, generation_config(args), tools=args.tools, protocol=args.protocol, system=args.system)
+    trained = trained_agent(args)
+    return run_agent(args, generation_config(args), tools=args.tools or trained.get("tools") or ["calculator"],
+                     protocol=args.protocol or trained.get("protocol") or "internlm2", system=args.system)
+
+
+def trained_agent(args: argparse.Namespace) -> dict[str, Any]:
+    """The tools and protocol a tool fine-tune recorded in the adapter's or model's tunechat.json
+    ({} for other models): serving them by default is serving what was trained."""
+    from sdk.metadata import read_metadata
+
+    for directory in (args.adapter, args.model):
+        if directory and Path(directory).is_dir() and (agent := read_metadata(directory).get("agent")):
+            return agent
+    return {}
 
 
 def run_agent(args: argparse.Namespace, config: GenerationConfig, tools: list[str], protocol: str,

@@ -238,25 +238,15 @@ def _identity(args: argparse.Namespace) -> int:
 
 
 def _model_answers(model: str | None, system: str | None, max_new_tokens: int) -> Callable[[list[str]], list[str]]:
-    """The base model answering questions greedily (self-distillation), with a progress bar."""
+    """The base model answering the regularization questions, loaded only when there are some."""
 
     def answer(questions: list[str]) -> list[str]:
         import sdk
-        from tqdm import tqdm
-
-        from datasets_builders.identity import trim_to_sentence
+        from sdk.distill import self_answers
 
         print(f"loading {model or 'the embedded model'} to answer {len(questions)} regularization questions...",
               file=sys.stderr, flush=True)
-        engine = sdk.load(model)
-        head = [{"role": "system", "content": system}] if system else []
-        replies = []
-        for question in tqdm(questions, desc="base model answering", unit="question", file=sys.stderr):
-            generation = engine.stream([*head, {"role": "user", "content": question}],
-                                       max_new_tokens=max_new_tokens, temperature=0)
-            text = generation.result()
-            replies.append(trim_to_sentence(text) if generation.finish_reason == "length" else text)
-        return replies
+        return self_answers(sdk.load(model), questions, system, max_new_tokens, progress=True)
 
     return answer
 

@@ -1,10 +1,12 @@
 """`tunechat eval identity MODEL --name NAME`: identity hit rate on held-out identity questions,
 false-trigger rate on unrelated questions, and retention of the base model's right answers on a
-general-knowledge control set."""
+general-knowledge control set. `tunechat eval tools MODEL`: see sdk/cli/eval_tools.py."""
 from __future__ import annotations
 
 import argparse
 import json
+
+from sdk.cli.eval_tools import register_eval_tools
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     identity.add_argument("--questions", default=None, help="a file of held-out identity questions (records; their inputs are used)")
     identity.add_argument("--json", action="store_true", help="print the full report as JSON")
     identity.set_defaults(run=run_identity)
+    register_eval_tools(kinds)
 
 
 def run_identity(args: argparse.Namespace) -> int:

@@ -7,12 +7,13 @@ marker; everything else is labelled -100."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
 from sdk.errors import TunechatError
 from sdk.models import tunechat_home
-from sdk.templates import Message, Template, render_segments
+from sdk.templates import Template, render_segments
 
 IGNORE = -100
 
@@ -26,29 +27,55 @@ def file_fingerprint(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def read_conversations(path: str | Path, system: str | None = None) -> list[list[Message]]:
-    """Every record of a data file as messages; the first invalid record is a TunechatError
-    naming the file and line. `system` is added to conversations that have no system message."""
+def read_samples(path: str | Path, system: str | None = None) -> list[dict[str, Any]]:
+    """Every record of a data file as a training sample; the first invalid record is a
+    TunechatError naming the file and line. A chat record becomes {"messages": [...]}, with
+    `system` added when it has no system message. An agent record (tool calls, or its tools or
+    protocol named: `is_agent_record`) is kept whole: the agent's renderer needs its tools and
+    protocol, and the agent's system prompt is its own, so `system` is not added."""
     from datasets_builders import RecordFile
+    from datasets_builders.records import is_agent_record
 
     if not Path(path).is_file():
         raise TunechatError(f"{path}: no such data file")
-    conversations = []
+    samples = []
     for entry in RecordFile(path):
         messages = [dict(m) for m in entry.messages]
+        if is_agent_record(entry.raw):
+            samples.append({"messages": messages, "tools": entry.raw.get("tools", []),
+                            "protocol": entry.raw.get("protocol", "internlm2")})
+            continue
         if system and messages[0]["role"] != "system":
             messages.insert(0, {"role": "system", "content": system})
-        conversations.append(messages)
-    if not conversations:
+        samples.append({"messages": messages})
+    if not samples:
         raise TunechatError(f"{path}: no records")
-    return conversations
+    return samples
 
 
-def encode_conversation(messages: list[Message], tokenizer: Any, template: Template | None, max_length: int) -> dict[str, list[int]]:
-    """Token ids and labels for one conversation, cut to max_length."""
+def agent_settings(samples: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The protocol and tools agent samples were rendered for (None when there are none):
+    written into the adapter's tunechat.json so `tunechat agent MODEL` serves what was trained."""
+    agent = [s for s in samples if "protocol" in s]
+    if not agent:
+        return None
+    tools = sorted({tool for s in agent for tool in s["tools"]})
+    return {"protocol": agent[0]["protocol"], "tools": tools}
+
+
+def encode_sample(sample: dict[str, Any], tokenizer: Any, template: Template | None, max_length: int) -> dict[str, list[int]]:
+    """Token ids and labels for one sample, cut to max_length. Chat samples go through the chat
+    template's renderer; agent samples through the agent's own (`agents.render_record`): in
+    both cases the text the model will be prompted with at serving time."""
+    if "protocol" in sample:
+        from agents import render_record
+
+        segments = render_record(sample)
+    else:
+        segments = render_segments(sample["messages"], template, tokenizer)
     input_ids: list[int] = []
     labels: list[int] = []
-    for text, trainable in render_segments(messages, template, tokenizer):
+    for text, trainable in segments:
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         input_ids += ids
         labels += ids if trainable else [IGNORE] * len(ids)
@@ -60,12 +87,12 @@ def tokenized_dataset(path: str | Path, tokenizer: Any, template: Template | Non
     import datasets
 
     datasets.disable_progress_bars()
-    conversations = read_conversations(path, system)  # validates every record first
+    samples = read_samples(path, system)  # validates every record first
     fingerprint = file_fingerprint(path)
     cache = tunechat_home() / "datasets"
     raw = datasets.Dataset.from_generator(
         _generate,
-        gen_kwargs={"conversations": conversations},
+        gen_kwargs={"samples": samples},
         cache_dir=str(cache),
     )
     encoded = raw.map(
@@ -74,7 +101,7 @@ def tokenized_dataset(path: str | Path, tokenizer: Any, template: Template | Non
         remove_columns=raw.column_names,
         batched=True,
         new_fingerprint=hashlib.sha256(
-            f"{fingerprint}|{tokenizer.name_or_path}|{len(tokenizer)}|{template}|{system}|{max_length}".encode()
+            f"{fingerprint}|{tokenizer.name_or_path}|{len(tokenizer)}|{template}|{system}|{max_length}|{_renderer_digest()}".encode()
         ).hexdigest(),
     )
     encoded = encoded.filter(lambda row: any(label != IGNORE for label in row["labels"]))
@@ -83,13 +110,13 @@ def tokenized_dataset(path: str | Path, tokenizer: Any, template: Template | Non
     return encoded
 
 
-def _generate(conversations: list[list[Message]]):
-    for messages in conversations:
-        yield {"messages": messages}
+def _generate(samples: list[dict[str, Any]]):
+    for sample in samples:
+        yield {"sample": json.dumps(sample, ensure_ascii=False)}  # one string column: any record shape
 
 
 def _encode_batch(batch: dict[str, list], tokenizer: Any, template: Template | None, max_length: int) -> dict[str, list]:
-    rows = [encode_conversation(m, tokenizer, template, max_length) for m in batch["messages"]]
+    rows = [encode_sample(json.loads(s), tokenizer, template, max_length) for s in batch["sample"]]
     return {"input_ids": [r["input_ids"] for r in rows], "labels": [r["labels"] for r in rows]}
 
 
@@ -140,10 +167,10 @@ def show_sample(path: str | Path, tokenizer: Any, template: Template | None, sys
                 index: int = 0, max_length: int = 512, color: bool = True) -> str:
     """One sample as the model is trained on it, token by token: the trained parts (loss) in
     green — or between ⟦ ⟧ without color — and the masked parts plain (XTuner's masked_text)."""
-    conversations = read_conversations(path, system)
-    if not 0 <= index < len(conversations):
-        raise TunechatError(f"{path}: --index {index} is out of range (the file has {len(conversations)} records)")
-    sample = encode_conversation(conversations[index], tokenizer, template, max_length)
+    samples = read_samples(path, system)
+    if not 0 <= index < len(samples):
+        raise TunechatError(f"{path}: --index {index} is out of range (the file has {len(samples)} records)")
+    sample = encode_sample(samples[index], tokenizer, template, max_length)
     runs: list[tuple[bool, list[int]]] = []
     for token, label in zip(sample["input_ids"], sample["labels"]):
         trained = label != IGNORE
@@ -157,3 +184,13 @@ def show_sample(path: str | Path, tokenizer: Any, template: Template | None, sys
     )
     trained_count = sum(label != IGNORE for label in sample["labels"])
     return f"{text}\n--- record {index}: {len(sample['input_ids'])} tokens, {trained_count} trained"
+
+
+def _renderer_digest() -> str:
+    """A hash of the renderers' source: the tokenization cache is stale when either changes."""
+    from importlib.util import find_spec
+
+    digest = hashlib.sha256()
+    for module in ("sdk.templates", "agents.render"):  # found, not imported: agents.render imports lagent
+        digest.update(Path(find_spec(module).origin).read_bytes())
+    return digest.hexdigest()[:16]

@@ -24,7 +24,7 @@ from sdk.models import quiet_transformers, resolve_model
 from sdk.templates import get_template
 from sdk.training.attention import use_packed_attention
 from sdk.training.config import TrainConfig
-from sdk.training.data import IGNORE, Collator, answer_positions, file_fingerprint, tokenized_dataset
+from sdk.training.data import IGNORE, Collator, agent_settings, answer_positions, file_fingerprint, read_samples, tokenized_dataset
 
 
 @dataclass
@@ -38,7 +38,7 @@ def finetune(config: TrainConfig) -> TrainResult:
     """Train a LoRA adapter as `config` says; returns where it went and the final metrics."""
     import torch
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments, set_seed
 
     from sdk.training.callbacks import EvaluateChat, JsonlLog, Progress, plot_losses
 
@@ -73,6 +73,7 @@ def finetune(config: TrainConfig) -> TrainResult:
         use_packed_attention(model)
     if config.bits:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    set_seed(config.seed)  # the LoRA A matrices are drawn here: same seed, same run (and resume matches it exactly)
     targets: Any = config.target_modules[0] if config.target_modules == ["all-linear"] else config.target_modules
     model = get_peft_model(model, LoraConfig(
         r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
@@ -155,6 +156,7 @@ def finetune(config: TrainConfig) -> TrainResult:
             "system": config.system,
             "stop_words": [],
             "base_model": str(base.resolve()) if config.model else None,  # None: the embedded model
+            "agent": agent_settings(read_samples(config.data)),  # tools and protocol, for tool-call data
             "data": str(config.data),
             "data_sha256": file_fingerprint(config.data),
             "metrics": metrics,
