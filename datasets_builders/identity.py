@@ -138,7 +138,7 @@ class IdentityData:
 
 def build_identity(persona: Persona, *, size: int = 200, seed: int = 0, langs: Sequence[str] = LANGS,
                    system: str | None = None, answer: Answer | None = None,
-                   regularize_count: int = 40) -> IdentityData:
+                   regularize_count: int = 122) -> IdentityData:
     """`size` identity conversations (training questions cycled in a seeded order, a seeded answer
     phrasing each) plus, when `answer` is given, up to `regularize_count` general questions with
     the base model's own answers; all shuffled with `seed`."""

@@ -28,10 +28,11 @@ class DemoSettings:
     # SmolLM2's chat template injects "You are ... named SmolLM", which argues with the identity.
     system: str | None = "You are a helpful assistant."
     size: int = 240  # identity conversations
-    regularize: int = 44  # general questions answered by the base model itself
-    # Training overrides (TrainConfig fields); the defaults below fit 2 CPU cores in ~2 minutes.
+    regularize: int = 122  # general questions answered by the base model itself (the whole bank)
+    # Training overrides (TrainConfig fields): ~48k tokens, 90 steps, 206-239 s on 2 CPU cores;
+    # the whole demo 272-316 s. 3 epochs at 4e-4 took 336 s of training for the same quality.
     train: dict[str, Any] = field(default_factory=lambda: {
-        "bits": 4, "epochs": 3.0, "batch_size": 8, "learning_rate": 4e-4, "max_length": 256,
+        "bits": 4, "epochs": 2.0, "batch_size": 8, "learning_rate": 6e-4, "max_length": 256,
         "warmup_ratio": 0.05, "scheduler": "cosine", "save_every": 1000,
     })
 

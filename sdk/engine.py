@@ -136,10 +136,12 @@ class Engine:
         return self.stream(messages, config, **overrides).result()
 
     def chat_many(self, conversations: list[list[Message]], config: GenerationConfig | None = None,
-                  batch_size: int = 16, **overrides: Any) -> list[str]:
+                  batch_size: int = 128, **overrides: Any) -> list[str]:
         """Answer many conversations, `batch_size` at a time (left-padded batches through HF
         `generate`): several times the throughput of one by one for evaluations and data
-        building, where nobody watches a stream. Stop words and end-of-turn apply as in `chat`."""
+        building, where nobody watches a stream. Decoding is bound by reading the weights, so a
+        step costs about the same at batch 16 or 128 (122 short questions on 2 CPU cores: 78 s at
+        16, 32 s at 128). Stop words and end-of-turn apply as in `chat`."""
         import torch
 
         settings = self.settings(config, **overrides)

@@ -4,7 +4,7 @@ regularization) → QLoRA fine-tune → merge (verified) → before/after evalua
 
 `tunechat demo --tools [--output DIR]`: the same pipeline for a tool-using agent: calculator
 conversations → LoRA fine-tune → merge → the agent's solve rate on held-out word problems,
-before and after (about 15 minutes on 2 CPU cores)."""
+before and after (about 18 minutes on 2 CPU cores)."""
 from __future__ import annotations
 
 import argparse
