@@ -454,6 +454,25 @@ def grouping_problem(writer: Writer) -> list[dict] | None:
     return writer.answer(answer.format(c=container, r=result)) if ok else None
 
 
+RATES = [  # "R per unit, for T units": multiplication, though the story gives two numbers and a "per"
+    ("A pump moves {b} liters every minute.", "How many liters does it move in {a} minutes?", "It moves {r} liters."),
+    ("A machine makes {b} {item} each hour.", "How many {item} does it make in {a} hours?", "It makes {r} {item}."),
+    ("{name} earns ${b} every hour.", "How much does {name} earn in {a} hours?", "{name} earns ${r}."),
+    ("A snail crawls {b} cm each minute.", "How far does it crawl in {a} minutes?", "It crawls {r} cm."),
+    ("A runner goes {b} meters every minute.", "How many meters in {a} minutes?", "{r} meters."),
+    ("A tap drips {b} drops each second.", "How many drops fall in {a} seconds?", "{r} drops fall."),
+]
+
+
+def rate_problem(writer: Writer) -> list[dict] | None:
+    rng = writer.rng
+    story, question, answer = rng.choice(RATES)
+    values = {"name": rng.choice(NAMES), "item": rng.choice(ITEMS), **_story_numbers("*", "$" in story, rng)}
+    writer.user(_fill(f"{story} {question}", values))
+    ok, result = writer.call(CALCULATOR, {"expression": f"{values['b']} * {values['a']}"})
+    return writer.answer(_fill(answer, {**values, "r": result})) if ok else None
+
+
 def percent_problem(writer: Writer) -> list[dict] | None:
     rng = writer.rng
     question, answer = rng.choice(PERCENT)
@@ -536,8 +555,8 @@ def generate(count: int, tools: Iterable[str] = ("calculator",), protocol: str =
     kinds: list[tuple[Callable[[Writer], Any], float]] = [(no_tool, 0.12)]
     if CALCULATOR in actions:
         two_step = [f for f in frames if len(f.expressions) > 1]  # extra weight: the model must not stop after step one
-        kinds += [(story_problem, 0.3), (grouping_problem, 0.07), (percent_problem, 0.07),
-                  (lambda w: word_problem(w, frames), 0.2), (lambda w: word_problem(w, two_step), 0.07), (direct, 0.06),
+        kinds += [(story_problem, 0.27), (grouping_problem, 0.07), (rate_problem, 0.06), (percent_problem, 0.07),
+                  (lambda w: word_problem(w, frames), 0.2), (lambda w: word_problem(w, two_step), 0.07), (direct, 0.03),
                   (tool_error, 0.05)]
     if SOLVER in actions:
         kinds += [(equation, 0.2)]
