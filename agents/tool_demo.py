@@ -26,8 +26,8 @@ class ToolDemoSettings:
     questions: int = 4  # per conversation: the ~220-token tool prompt is shared by several answers
     tasks: int = 50
     seed: int = 0
-    # Training overrides (TrainConfig fields): ~150k tokens, 63 steps; 561-566 s measured on 2 idle
-    # CPU cores (the whole demo ~17-19 min: evaluating the base model takes 4-6 of them). LoRA
+    # Training overrides (TrainConfig fields): ~150k tokens, 63 steps; 544-566 s measured on 2 idle
+    # CPU cores (the whole demo 16-19 min: evaluating the base model takes 4-5 of them). LoRA
     # (bf16 autocast) on full weights: no 4-bit dequantizing cost.
     train: dict[str, Any] = field(default_factory=lambda: {
         "bits": 0, "epochs": 1.0, "batch_size": 4, "learning_rate": 1e-3, "max_length": 1024,
