@@ -25,7 +25,7 @@ from lagent.llms.base_llm import LMTemplateParser
 
 from agents.agent import json_or_text
 from agents.builder import make_agent
-from datasets_builders.records import CALL_NAMES, is_agent_record  # noqa: F401  (is_agent_record: re-exported)
+from datasets_builders.records import CALL_NAMES
 from sdk.errors import TunechatError
 
 ROLES = {"system", "user", "assistant", "environment"}
