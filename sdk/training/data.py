@@ -84,13 +84,14 @@ def encode_sample(sample: dict[str, Any], tokenizer: Any, template: Template | N
     return {"input_ids": input_ids[:max_length], "labels": labels[:max_length]}
 
 
-def tokenized_dataset(path: str | Path, tokenizer: Any, template: Template | None, system: str | None, max_length: int) -> Any:
-    """A `datasets.Dataset` of input_ids/labels for a data file, cached by content."""
+def tokenized_dataset(samples: list[dict[str, Any]], source: str | Path, tokenizer: Any, template: Template | None,
+                      max_length: int) -> Any:
+    """A `datasets.Dataset` of input_ids/labels for `samples` (from `read_samples(source)`),
+    cached by their content, the tokenizer, the renderers and max_length."""
     import datasets
 
     datasets.disable_progress_bars()
-    samples = read_samples(path, system)  # validates every record first
-    fingerprint = file_fingerprint(path)
+    content = hashlib.sha256(json.dumps(samples, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
     cache = tunechat_home() / "datasets"
     raw = datasets.Dataset.from_generator(
         _generate,
@@ -103,12 +104,12 @@ def tokenized_dataset(path: str | Path, tokenizer: Any, template: Template | Non
         remove_columns=raw.column_names,
         batched=True,
         new_fingerprint=hashlib.sha256(
-            f"{fingerprint}|{tokenizer.name_or_path}|{len(tokenizer)}|{template}|{system}|{max_length}|{_renderer_digest()}".encode()
+            f"{content}|{tokenizer.name_or_path}|{len(tokenizer)}|{template}|{max_length}|{_renderer_digest()}".encode()
         ).hexdigest(),
     )
     encoded = encoded.filter(lambda row: any(label != IGNORE for label in row["labels"]))
     if len(encoded) == 0:
-        raise TunechatError(f"{path}: no sample has any answer text within max_length={max_length}")
+        raise TunechatError(f"{source}: no sample has any answer text within max_length={max_length}")
     return encoded
 
 

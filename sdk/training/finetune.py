@@ -49,8 +49,10 @@ def finetune(config: TrainConfig) -> TrainResult:
     base = resolve_model(config.model)
     tokenizer = AutoTokenizer.from_pretrained(base)
     template = get_template(config.template)
-    train_set = tokenized_dataset(config.data, tokenizer, template, config.system, config.max_length)
-    eval_set = tokenized_dataset(config.eval_data, tokenizer, template, config.system, config.max_length) if config.eval_data else None
+    samples = read_samples(config.data, config.system)  # every record validated before the model loads
+    train_set = tokenized_dataset(samples, config.data, tokenizer, template, config.max_length)
+    eval_set = (tokenized_dataset(read_samples(config.eval_data, config.system), config.eval_data, tokenizer, template,
+                                  config.max_length) if config.eval_data else None)
 
     cuda = torch.cuda.is_available()
     bf16 = config.dtype == "bf16" or (config.dtype == "auto" and bf16_is_fast(cuda))
@@ -156,7 +158,7 @@ def finetune(config: TrainConfig) -> TrainResult:
             "system": config.system,
             "stop_words": [],
             "base_model": str(base.resolve()) if config.model else None,  # None: the embedded model
-            "agent": agent_settings(read_samples(config.data)),  # tools and protocol, for tool-call data
+            "agent": agent_settings(samples),  # tools and protocol, for tool-call data
             "data": str(config.data),
             "data_sha256": file_fingerprint(config.data),
             "metrics": metrics,
