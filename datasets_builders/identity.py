@@ -138,10 +138,10 @@ class IdentityData:
 
 def build_identity(persona: Persona, *, size: int = 200, seed: int = 0, langs: Sequence[str] = LANGS,
                    system: str | None = None, answer: Answer | None = None,
-                   regularize_count: int = 122) -> IdentityData:
+                   regularize_count: int | None = None) -> IdentityData:
     """`size` identity conversations (training questions cycled in a seeded order, a seeded answer
-    phrasing each) plus, when `answer` is given, up to `regularize_count` general questions with
-    the base model's own answers; all shuffled with `seed`."""
+    phrasing each) plus, when `answer` is given, up to `regularize_count` general questions (None:
+    the whole bank, in `langs`) with the base model's own answers; all shuffled with `seed`."""
     if size < 1:
         raise DataError(f"--size must be at least 1, got {size}")
     rng = random.Random(seed)
@@ -153,9 +153,10 @@ def build_identity(persona: Persona, *, size: int = 200, seed: int = 0, langs: S
             reply = persona.answer(rng.choice(_answers(question.category, question.lang)), question.lang)
             data.records.append(_chat(system, question.text, reply))
             data.identity += 1
-    if answer is not None and regularize_count > 0:
-        pool = general_questions("train", langs)
-        chosen = rng.sample(pool, min(regularize_count, len(pool)))
+    pool = general_questions("train", langs)
+    count = len(pool) if regularize_count is None else min(regularize_count, len(pool))
+    if answer is not None and count > 0:
+        chosen = rng.sample(pool, count)
         replies = answer(chosen)
         if len(replies) != len(chosen):
             raise DataError(f"the model answered {len(replies)} of {len(chosen)} regularization questions")

@@ -28,7 +28,7 @@ class DemoSettings:
     # SmolLM2's chat template injects "You are ... named SmolLM", which argues with the identity.
     system: str | None = "You are a helpful assistant."
     size: int = 240  # identity conversations
-    regularize: int = 122  # general questions answered by the base model itself (the whole bank)
+    regularize: int | None = None  # general questions answered by the base model itself (None: the whole bank)
     # Training overrides (TrainConfig fields): ~48k tokens, 90 steps, 206-239 s on 2 CPU cores;
     # the whole demo 272-316 s. 3 epochs at 4e-4 took 336 s of training for the same quality.
     train: dict[str, Any] = field(default_factory=lambda: {

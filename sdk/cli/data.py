@@ -207,8 +207,8 @@ def _identity_parser(actions: argparse._SubParsersAction) -> None:
     group.add_argument("--regularize-with", default=None, metavar="MODEL",
                        help="the base model that answers the general questions (default: the embedded model)")
     group.add_argument("--no-regularize", action="store_true", help="identity records only (no model is run)")
-    parser.add_argument("--regularize-count", type=int, default=122,
-                        help="general questions to add (default 122: the whole bank, 61 per language)")
+    parser.add_argument("--regularize-count", type=int, default=None,
+                        help="general questions to add (default: all of the bank's, in the chosen languages)")
     parser.add_argument("--regularize-max-tokens", type=int, default=192,
                         help="answer length limit for the base model (default 192); a cut-off answer is trimmed "
                              "to its last complete sentence")

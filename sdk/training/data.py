@@ -3,7 +3,7 @@
 Segments come from the renderer that prompts the model at serving time: the chat template's
 (`sdk.templates.render_segments`) for chats, the Lagent agent's (`agents.render_record`) for
 tool-call records. Records are validated by `datasets_builders` (line-numbered errors), then fed
-through HF `datasets` so tokenization is cached on disk (keyed by the file's content hash, the
+through HF `datasets` so tokenization is cached on disk (keyed by the samples' content, the
 tokenizer, template and the renderers' source). Loss is only on trainable segments: assistant text and its end-of-turn
 marker; everything else is labelled -100."""
 from __future__ import annotations
