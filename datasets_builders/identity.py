@@ -6,6 +6,11 @@ knows one phrasing and says its name to anything. Here the questions are many pa
 seven categories (who are you, your name, introduce yourself, who made you, are you ChatGPT, whose
 assistant, what can you do), each answered in several phrasings that carry NAME. A fixed share of
 paraphrases is held out, never trained on, so an evaluation asks questions the model has not seen.
+Every answer names NAME in its first words ("I am {bot}", "{bot} here!", "我是{bot}"): asked an
+unseen "what can you do" question, a small model otherwise starts by echoing it ("I can handle…",
+"你可以…") and never gets to the name, and answers that open "You can call me…" / "你可以叫我…"
+teach exactly that echo. For the same reason the abilities questions are asked twice as often
+(the category's `train_weight`).
 Regularization samples are general questions answered by the base model itself (self-distillation):
 the fine-tune then has no reason to change its answers to them. The banks ship as JSON under
 `resources/`; the answering function is a parameter, so this module needs no model library.
@@ -59,13 +64,14 @@ def _langs(langs: Sequence[str]) -> tuple[str, ...]:
     return tuple(langs)
 
 
-def identity_questions(split: str = "train", langs: Sequence[str] = LANGS) -> list[Question]:
-    """The identity questions of `split` ("train" or "heldout"); the two never share a question."""
+def identity_questions(split: str = "train", langs: Sequence[str] = LANGS, weighted: bool = False) -> list[Question]:
+    """The identity questions of `split` ("train" or "heldout"); the two never share a question.
+    `weighted` repeats a category's questions `train_weight` times, as training asks them."""
     return [
         Question(text, lang, category)
         for category, by_lang in _bank("identity.json")["categories"].items()
         for lang in _langs(langs)
-        for text in by_lang[lang][split]
+        for text in by_lang[lang][split] * (by_lang.get("train_weight", 1) if weighted else 1)
     ]
 
 
@@ -146,7 +152,7 @@ def build_identity(persona: Persona, *, size: int = 200, seed: int = 0, langs: S
         raise DataError(f"--size must be at least 1, got {size}")
     rng = random.Random(seed)
     data = IdentityData()
-    questions = identity_questions("train", langs)
+    questions = identity_questions("train", langs, weighted=True)
     while data.identity < size:
         batch = rng.sample(questions, len(questions))
         for question in batch[: size - data.identity]:

@@ -29,8 +29,9 @@ class DemoSettings:
     system: str | None = "You are a helpful assistant."
     size: int = 240  # identity conversations
     regularize: int | None = None  # general questions answered by the base model itself (None: the whole bank)
-    # Training overrides (TrainConfig fields): ~48k tokens, 90 steps, 206-239 s on 2 CPU cores;
-    # the whole demo 272-316 s. 3 epochs at 4e-4 took 336 s of training for the same quality.
+    # Training overrides (TrainConfig fields): ~48k tokens, 90 steps, 141-239 s on 2 CPU cores
+    # (as loaded as the box is); the whole demo 200-316 s. 3 epochs at 4e-4 took 336 s of training
+    # for the same quality.
     train: dict[str, Any] = field(default_factory=lambda: {
         "bits": 4, "epochs": 2.0, "batch_size": 8, "learning_rate": 6e-4, "max_length": 256,
         "warmup_ratio": 0.05, "scheduler": "cosine", "save_every": 1000,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import pytest
 
@@ -52,6 +53,17 @@ def test_many_paraphrases_in_both_languages_and_training_never_sees_a_held_out_o
     asked = {t["input"] for t in turns(out)}
     assert asked == {q.text for q in train}  # the default size covers every training question
     assert not asked & {q.text for q in held_out}
+
+
+def test_every_answer_names_the_assistant_in_its_first_words_and_abilities_are_asked_twice_as_often():
+    # A small model echoes an unseen "what can you do" question ("I can handle…", "你可以…") unless the
+    # trained answers put the name first; "You can call me…" openers would teach the echo.
+    data = build_identity(Persona("Alice"), size=len(identity_questions("train", weighted=True)))
+    for turn in data.records:
+        assert 0 <= turn[-1]["content"].find("Alice") <= len("I am "), turn
+    asked = Counter(turn[-2]["content"] for turn in data.records)
+    for question in identity_questions("train"):
+        assert asked[question.text] == (2 if question.category == "abilities" else 1), question
 
 
 def test_eval_out_writes_the_held_out_questions_with_the_expected_name(tmp_path):
