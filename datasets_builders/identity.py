@@ -9,8 +9,8 @@ paraphrases is held out, never trained on, so an evaluation asks questions the m
 Every answer names NAME in its first words ("I am {bot}", "{bot} here!", "我是{bot}"): asked an
 unseen "what can you do" question, a small model otherwise starts by echoing it ("I can handle…",
 "你可以…") and never gets to the name, and answers that open "You can call me…" / "你可以叫我…"
-teach exactly that echo. For the same reason the abilities questions are asked twice as often
-(the category's `train_weight`).
+teach exactly that echo. For the same reason training asks the abilities questions more often
+(the category's `train_weight` in the bank).
 Regularization samples are general questions answered by the base model itself (self-distillation):
 the fine-tune then has no reason to change its answers to them. The banks ship as JSON under
 `resources/`; the answering function is a parameter, so this module needs no model library.
