@@ -12,11 +12,12 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.tunechat-installed
 PYTEST_ARGS ?=
 
-.PHONY: install model browser demo test bench clean help
+.PHONY: install model browser demo lint test bench clean help
 
 help:
 	@echo "make demo    set up everything, then run the tutorial pipeline (identity fine-tune) end to end"
-	@echo "make test    set up everything, then run the whole test suite (slow tests included)"
+	@echo "make test    set up everything, check the layers (ruff, import-linter), then run the whole test suite"
+	@echo "make lint    only the checks: ruff and import-linter"
 	@echo "make bench   run the benchmarks in bench/"
 
 $(STAMP): pyproject.toml Makefile
@@ -46,7 +47,12 @@ browser:
 	  || echo "make browser: could not install chromium: the real-browser web test will skip"; \
 	else echo "make browser: not root or no apt-get, so no chromium: the real-browser web test will skip"; fi
 
-test: model browser
+# The layers and the code's hygiene (docs/architecture.md): ruff's small rule set, import-linter's contracts.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+test: lint model browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: model

@@ -4,7 +4,7 @@ With no arguments it chats with the embedded model; `python cli_demo.py merged/`
 fine-tuned model. All of `tunechat chat --help` applies."""
 import sys
 
-from sdk.cli import main
+from tunechat.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["chat", *sys.argv[1:]]))

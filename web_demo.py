@@ -5,7 +5,7 @@
     tunechat web merged/                            # the same, bound to 127.0.0.1
 
 A thin front end: loading, prompting and decoding are the sdk's (`sdk.load`, `sdk.Chat`), tool
-calling the agents package's (`agents.build_agent`, in agent mode). The page only holds widgets,
+calling the agents package's (`agents.build_agent`, `agents.action_view`, in agent mode). The page only holds widgets,
 each browser session's conversation (`st.session_state`) and one loaded model per distinct loading
 setting (`st.cache_resource`), shared by all sessions: the Engine serialises generations itself."""
 from __future__ import annotations
@@ -22,10 +22,9 @@ from typing import Any, Callable, Iterator
 import streamlit as st
 
 import sdk
-from sdk.cli.common import generation_config, load_engine
-from sdk.cli.web import parse_page_args
 from sdk.models import EMBEDDED_NAME
 from sdk.templates import Message
+from tunechat.options import generation_config, load_engine, parse_page_args
 
 PRECISIONS = {"Full": None, "8-bit": 8, "4-bit": 4}
 
@@ -57,7 +56,7 @@ def one_line(exc: BaseException) -> str:
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the model…")
-def cached_engine(settings: tuple[tuple[str, Any], ...]) -> sdk.Engine:
+def cached_engine(settings: tuple[tuple[str, Any], ...]) -> sdk.BaseEngine:
     """One Engine per distinct loading setting, shared by every browser session. At most two stay
     loaded (the current and the previous setting), so trying models does not exhaust memory."""
     return load_engine(argparse.Namespace(**dict(settings)), sdk.GenerationConfig())
@@ -72,7 +71,7 @@ def page_args() -> argparse.Namespace:
         return parse_page_args([])
 
 
-def model_sidebar(args: argparse.Namespace) -> tuple[sdk.Engine | None, str, str]:
+def model_sidebar(args: argparse.Namespace) -> tuple[sdk.BaseEngine | None, str, str]:
     """Which model and how to load it. Returns the engine (None when loading failed, with the
     reason shown), a description of it, and a key naming the model and adapter (their metadata
     pre-fill the conversation settings)."""
@@ -121,7 +120,7 @@ def agent_sidebar() -> AgentMode | None:
     return AgentMode(tools=tools, protocol=protocol)
 
 
-def conversation_sidebar(args: argparse.Namespace, engine: sdk.Engine | None, model_key: str) -> tuple[str, dict[str, Any]]:
+def conversation_sidebar(args: argparse.Namespace, engine: sdk.BaseEngine | None, model_key: str) -> tuple[str, dict[str, Any]]:
     """System prompt and generation settings. The model's own system prompt and stop words (its
     tunechat.json) are pre-filled, per model: switching models pre-fills the new model's."""
     side = st.sidebar
@@ -210,7 +209,7 @@ def answer(turn: Turn, turns: list[Turn], reply: Callable[[Turn], None]) -> None
         stop.empty()
 
 
-def chat_reply(engine: sdk.Engine, system: str, settings: dict[str, Any], history: list[Message], turn: Turn) -> None:
+def chat_reply(engine: sdk.BaseEngine, system: str, settings: dict[str, Any], history: list[Message], turn: Turn) -> None:
     """Answer with `sdk.Chat`, streamed."""
     chat = sdk.Chat(engine, system=system, **settings)
     chat.history = history
@@ -225,12 +224,13 @@ def kept(turn: Turn, pieces: Iterator[str]) -> Iterator[str]:
         yield piece
 
 
-def agent_reply(engine: sdk.Engine, mode: AgentMode, system: str, settings: dict[str, Any], history: list[Message],
+def agent_reply(engine: sdk.BaseEngine, mode: AgentMode, system: str, settings: dict[str, Any], history: list[Message],
                 turn: Turn) -> None:
     """Answer with a Lagent agent (`agents.build_agent`), streamed: each finished tool call becomes
     an expander, the text being written shows below them, the final answer last."""
-    import agents
     from lagent.schema import AgentStatusCode
+
+    import agents
 
     agent = agents.build_agent(engine, tools=mode.tools, protocol=mode.protocol, system=system or None, **settings)
     live = st.empty()
@@ -240,8 +240,7 @@ def agent_reply(engine: sdk.Engine, mode: AgentMode, system: str, settings: dict
             if step.errmsg:
                 raise sdk.TunechatError(step.errmsg)
             for action in step.actions[len(turn.actions):]:
-                turn.actions.append({"tool": action.type or "tool", "args": action.args or {}, "thought": action.thought or "",
-                                     "result": action.format_result(), "error": action.errmsg or ""})
+                turn.actions.append(agents.action_view(action))
                 with live.container():
                     show_action(turn.actions[-1])
                 live = st.empty()

@@ -54,7 +54,7 @@ class ToolLoop:
     def chat(self, message: str | dict | list[dict], **gen_params: Any) -> AgentReturn:
         """Answer one user message (or continue a message list); tools run as the model asks."""
         result = None
-        for result in self._turns(message, False, gen_params):
+        for result in self._turns(message, False, gen_params):  # noqa: B007 (the last one is the answer)
             pass
         return result
 
@@ -132,7 +132,7 @@ class ToolLoop:
         raise NotImplementedError
 
     def history_from_messages(self, messages: list[dict]) -> list[dict]:
-        """DESIGN.md `messages` (user / assistant / assistant with name plugin|interpreter /
+        """The `messages` form (docs/architecture.md) (user / assistant / assistant with name plugin|interpreter /
         environment) → this agent's history, as its own loop would have recorded it."""
         raise NotImplementedError
 

@@ -11,10 +11,12 @@ from typing import Any, Iterable
 from lagent.actions import ActionExecutor
 from lagent.llms import BaseModel
 
+from agents import check_protocol
 from agents.agent import Internlm2ToolAgent, ReActToolAgent
 from agents.llm import EngineLLM
-from agents.protocols import PROTOCOLS, make_protocol
+from agents.protocols import make_protocol
 from agents.tools import PythonSandbox, resolve_tools
+from sdk.engines.base import BaseEngine
 from sdk.errors import TunechatError
 
 # Extra stop words per protocol: the end of a call (nothing useful follows it before the tool
@@ -22,7 +24,7 @@ from sdk.errors import TunechatError
 PROTOCOL_STOP_WORDS = {"internlm2": ["<|action_end|>"], "react": ["Response:"]}
 
 
-def build_agent(model: Any, tools: Iterable[Any] = (), protocol: str = "internlm2", *, system: str | None = None,
+def build_agent(model: BaseEngine | BaseModel, tools: Iterable[Any] = (), protocol: str = "internlm2", *, system: str | None = None,
                 max_turn: int | None = None, **gen_params: Any) -> Internlm2ToolAgent | ReActToolAgent:
     """An agent over `model` (an sdk Engine, an engine-like remote backend, or an EngineLLM)
     with `tools` (names such as "calculator", "solve", "python"; lagent actions; or typed,
@@ -39,8 +41,7 @@ def build_agent(model: Any, tools: Iterable[Any] = (), protocol: str = "internlm
 def make_agent(llm: Any, tools: Iterable[Any] = (), protocol: str = "internlm2", *, system: str | None = None,
                max_turn: int | None = None) -> Internlm2ToolAgent | ReActToolAgent:
     """The agent for `protocol` with `tools` over `llm` (None: an agent used only to render)."""
-    if protocol not in PROTOCOLS:
-        raise TunechatError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
+    check_protocol(protocol)
     if max_turn is not None and max_turn < 1:
         raise TunechatError(f"max_turn must be at least 1, got {max_turn}")
     actions = resolve_tools(tools)

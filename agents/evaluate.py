@@ -2,7 +2,7 @@
 
 A task is solved when the agent made a correct calculator call (its last successful calculator
 result is the expected answer) and its final answer states that number. The default tasks are
-held-out word problems (`datasets_builders.tools_data.arithmetic_tasks`): phrasings that no
+held-out word problems (`agents.tools_data.arithmetic_tasks`): phrasings that no
 training record uses, with fresh numbers."""
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sdk.engines.base import BaseEngine
 from sdk.errors import TunechatError
 
 _NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
@@ -89,9 +90,9 @@ def read_tasks(path: str | Path) -> list[dict]:
     return tasks
 
 
-def evaluate_tool_use(model: Any, tasks: list[dict], protocol: str = "internlm2", max_new_tokens: int = 96,
+def evaluate_tool_use(model: BaseEngine, tasks: list[dict], protocol: str = "internlm2", max_new_tokens: int = 96,
                       label: str | None = None, progress: bool = False) -> ToolEvalReport:
-    """Run each task through an agent with the calculator over `model` (an Engine), greedily."""
+    """Run each task through an agent with the calculator over `model` (any engine), greedily."""
     from agents.builder import build_agent
 
     agent = build_agent(model, tools=["calculator"], protocol=protocol, temperature=0,

@@ -1,7 +1,7 @@
 """`EngineLLM`: our model as a lagent 0.2.4 `BaseModel`.
 
 lagent renders its own prompts (role dicts → text, through the meta template), so the LLM only
-continues raw text: it calls `generate(prompt, ...)` on an sdk `Engine`, or on anything with the
+continues raw text: it calls `generate(prompt, ...)` on any sdk engine (`sdk.BaseEngine`), or on anything with the
 same method (the remote OpenAI-compatible backend). lagent's HF wrappers are not used: they need
 CUDA, break on current transformers, keep only the last token of each stop word, and can drop
 special markers while decoding. Here stop words are matched as text (a multi-token
@@ -13,6 +13,7 @@ from typing import Any, Iterator
 from lagent.llms import INTERNLM2_META, BaseModel
 from lagent.schema import ModelStatusCode
 
+from sdk.engines.base import BaseEngine
 from sdk.errors import TunechatError
 from sdk.generation import GenerationConfig
 
@@ -23,7 +24,7 @@ SETTINGS = ("max_new_tokens", "temperature", "top_k", "top_p", "repetition_penal
 class EngineLLM(BaseModel):
     """A lagent LLM backed by an engine.
 
-    engine: an `sdk.Engine`, or any object with `generate(prompt, **settings)` returning an
+    engine: an sdk engine (`sdk.BaseEngine`), or any object with `generate(prompt, **settings)` returning an
         iterator of text pieces (the remote backend).
     meta_template: lagent's role template; None means INTERNLM2_META (lagent renders nothing
         useful without one). Its end-of-turn markers always stop generation.
@@ -31,7 +32,7 @@ class EngineLLM(BaseModel):
     top_p, repetition_penalty, stop_words, seed; do_sample=False means greedy). Unset ones come
     from the engine's own settings. Every call may override any of them for that call only."""
 
-    def __init__(self, engine: Any, meta_template: list[dict] | None = None, **gen_params: Any):
+    def __init__(self, engine: BaseEngine, meta_template: list[dict] | None = None, **gen_params: Any):
         defaults = getattr(engine, "generation", None) or GenerationConfig()
         meta_template = meta_template or INTERNLM2_META
         super().__init__(

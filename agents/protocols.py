@@ -11,8 +11,7 @@ from typing import Any
 from lagent.agents.internlm2_agent import Internlm2Protocol as LagentInternlm2Protocol
 from lagent.agents.react import ReActProtocol as LagentReActProtocol
 
-from agents import PROTOCOLS
-from sdk.errors import TunechatError
+from agents import check_protocol
 
 # Lean prompts: the tool descriptions (lagent's JSON) are most of the prompt already.
 META_PROMPT = "You are a helpful assistant. Use a tool when the question needs one; otherwise answer directly."
@@ -58,15 +57,13 @@ class ReActProtocol(LagentReActProtocol):
 def make_protocol(name: str, system: str | None = None) -> Internlm2Protocol | ReActProtocol:
     """The protocol object for `name`. `system` is the agent's system prompt: Internlm2's meta
     prompt (default: a short English one); for ReAct, a paragraph before its instructions."""
-    if name == "internlm2":
+    if check_protocol(name) == "internlm2":
         return Internlm2Protocol(
             meta_prompt=META_PROMPT if system is None else system,
             interpreter_prompt=INTERPRETER_PROMPT,
             plugin_prompt=PLUGIN_PROMPT,
         )
-    if name == "react":
-        protocol = ReActProtocol()
-        if system:  # call_protocol is a format string: the system text's braces are literal
-            protocol.call_protocol = system.replace("{", "{{").replace("}", "}}") + "\n" + protocol.call_protocol
-        return protocol
-    raise TunechatError(f"unknown protocol {name!r}; choose one of: {', '.join(PROTOCOLS)}")
+    protocol = ReActProtocol()
+    if system:  # call_protocol is a format string: the system text's braces are literal
+        protocol.call_protocol = system.replace("{", "{{").replace("}", "}}") + "\n" + protocol.call_protocol
+    return protocol

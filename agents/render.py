@@ -1,6 +1,6 @@
 """Tool-call conversations → training text, by the code path that prompts the agent.
 
-A conversation in DESIGN.md's `messages` form is turned into the agent's own history
+A conversation in the `messages` form (docs/architecture.md) is turned into the agent's own history
 (`history_from_messages`: what the agent's loop would have recorded), formatted by the agent's
 protocol (lagent's `Internlm2Protocol.format` / `ReActProtocol.format`, with the agent's tool
 executors built by `make_agent`) and rendered by lagent's `LMTemplateParser` with the same meta

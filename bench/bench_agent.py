@@ -69,8 +69,8 @@ def main() -> None:
     tokens = {"prompt": [], "completion": []}
     for _ in range(args.repeats):
         for question in PROMPTS:
-            a_wall, a_cpu, (a_text, a_gen) = timed(lambda: agent_turn(question))
-            p_wall, p_cpu, (p_text, p_gen) = timed(lambda: plain_turn(question))
+            a_wall, a_cpu, (a_text, a_gen) = timed(lambda question=question: agent_turn(question))
+            p_wall, p_cpu, (p_text, p_gen) = timed(lambda question=question: plain_turn(question))
             assert a_text == p_text and a_gen.completion_tokens == p_gen.completion_tokens, (a_text, p_text)
             assert a_gen.prompt_tokens == p_gen.prompt_tokens
             rows["agent"].append((a_wall, a_cpu))

@@ -58,7 +58,7 @@ def main() -> None:
 
     for label, kwargs in [("bf16", {"dtype": "bf16"}), ("4-bit", {"bits": 4})]:
         other = sdk.load(**kwargs)
-        print(f"{label:<6} Engine.stream {median(lambda: engine_tokens_per_s(other, args.tokens), args.repeats):6.1f} tok/s")
+        print(f"{label:<6} Engine.stream {median(lambda other=other: engine_tokens_per_s(other, args.tokens), args.repeats):6.1f} tok/s")
         del other
     print(f"fp32   Engine.stream {ours:6.1f} tok/s")
 

@@ -24,7 +24,7 @@ from data_helpers import write_excel_xlsx  # noqa: E402
 
 RUNNERS = {
     "tunechat data sheet (xlsx -> JSONL)": """
-from sdk.cli import main
+from tunechat.cli import main
 start()
 assert main(["data", "sheet", SOURCE, "--sheet", "DrugQA", "--input", "A", "--output", "D", "-o", OUT]) == 0
 """,

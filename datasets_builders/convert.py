@@ -2,7 +2,7 @@
 
 Every record is normalised to one canonical form, a list of chat messages
 `{"role": "system"|"user"|"assistant"|"environment", "content": str[, "name": str]}`: the OpenAI
-`messages` form plus the `environment` role that tool-call data needs (DESIGN.md). It is a superset
+`messages` form plus the `environment` role that tool-call data needs (docs/architecture.md). It is a superset
 of XTuner's `conversation` form, into which plain chats convert losslessly, and it is what chat
 templates take. Readers: `xtuner`, `openai`, `sharegpt`, `alpaca` (also COIG-CQIA). Writers:
 `xtuner`, `openai`.

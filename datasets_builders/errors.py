@@ -1,8 +1,14 @@
-"""The error every builder raises: a one-line reason naming the file and the line, row or field."""
+"""The errors every layer raises: a one-line reason that says what went wrong and what to do.
+
+They live at the bottom layer so that data, engine room, agents and application all share them
+without importing upwards; `sdk.TunechatError` is the same class."""
 from __future__ import annotations
 
-from sdk.errors import TunechatError
+
+class TunechatError(Exception):
+    """A user-facing error. The CLI prints it as one line and exits non-zero (no traceback)."""
 
 
 class DataError(TunechatError):
-    """Bad input data. The CLI prints the message as one line and exits 1; nothing is written."""
+    """Bad input data, naming the file and the line, row or field. The CLI prints the message as
+    one line and exits 1; nothing is written."""

@@ -15,11 +15,11 @@ import contextlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Iterator
 
+from datasets_builders.atomic import atomic_file
 from datasets_builders.convert import FieldError, Message, detect_format, parse
 from datasets_builders.errors import DataError
 
@@ -186,28 +186,13 @@ def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> int:
 
     `records` may be a generator that raises: the target is then left as it was."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     count = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-            for record in records:
-                try:
-                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                except UnicodeEncodeError:
-                    raise DataError(f"{path}: record {count + 1} holds invalid Unicode (an unpaired surrogate "
-                                    "such as \\ud800)") from None
-                count += 1
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path) as out:
+        for record in records:
+            try:
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            except UnicodeEncodeError:
+                raise DataError(f"{path}: record {count + 1} holds invalid Unicode (an unpaired surrogate "
+                                "such as \\ud800)") from None
+            count += 1
     return count
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

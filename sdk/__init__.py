@@ -7,17 +7,11 @@
     chat.send("hi")
     remote = sdk.load("http://127.0.0.1:8000/v1")  # the same interface over an OpenAI-compatible server
 """
-import logging
-
 from sdk.chat import Chat
-from sdk.engine import Engine, Generation, load
+from sdk.engines import BaseEngine, Engine, Generation, RemoteEngine, load
 from sdk.errors import TunechatError
 from sdk.generation import GenerationConfig
 from sdk.models import embedded_model_path
-from sdk.remote import RemoteEngine
 
-# bitsandbytes warns on every import on AVX512-BF16 CPUs that an optional hub kernel is missing;
-# its own CPU kernels work (and nothing may be fetched from a hub here), so the warning is noise.
-logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
-
-__all__ = ["Chat", "Engine", "Generation", "GenerationConfig", "RemoteEngine", "TunechatError", "embedded_model_path", "load"]
+__all__ = ["BaseEngine", "Chat", "Engine", "Generation", "GenerationConfig", "RemoteEngine", "TunechatError",
+           "embedded_model_path", "load"]

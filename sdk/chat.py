@@ -1,10 +1,10 @@
-"""`Chat`: a conversation with an Engine — history as structured messages, a system prompt and
+"""`Chat`: a conversation with an engine — history as structured messages, a system prompt and
 generation settings that persist across turns."""
 from __future__ import annotations
 
 from typing import Any, Iterator
 
-from sdk.engine import Engine
+from sdk.engines.base import BaseEngine
 from sdk.generation import GenerationConfig
 from sdk.templates import Message
 
@@ -15,7 +15,7 @@ class Chat:
     `system` None keeps the model's own system prompt (from its tunechat.json); "" removes it.
     Keyword arguments are GenerationConfig fields and apply to every turn."""
 
-    def __init__(self, engine: Engine, system: str | None = None, config: GenerationConfig | None = None, **settings: Any):
+    def __init__(self, engine: BaseEngine, system: str | None = None, config: GenerationConfig | None = None, **settings: Any):
         self.engine = engine
         self.system = engine.system if system is None else system
         self.config = engine.settings(config, **settings)

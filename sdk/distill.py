@@ -5,12 +5,12 @@ name": on the regularization questions the fine-tune has nothing to change. Used
 `tunechat data identity` and `tunechat demo`."""
 from __future__ import annotations
 
-from typing import Any
+from sdk.engines.base import BaseEngine
 
 
-def self_answers(engine: Any, questions: list[str], system: str | None = None, max_new_tokens: int = 64,
+def self_answers(engine: BaseEngine, questions: list[str], system: str | None = None, max_new_tokens: int = 64,
                  progress: bool = False, batch_size: int = 128) -> list[str]:
-    """`engine`'s greedy answers, `batch_size` at a time (see `Engine.chat_many`), with `system` as
+    """`engine`'s greedy answers, `batch_size` at a time (see `BaseEngine.chat_many`), with `system` as
     the training data will have it, and a progress bar on stderr with `progress`. An answer cut by the token limit is
     trimmed back to its last whole sentence ("" if none): one that stops mid-word would teach the
     model to stop mid-word."""

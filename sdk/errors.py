@@ -1,5 +1,5 @@
-"""The one exception type users see: a message that says what went wrong and what to do."""
+"""`sdk.errors.TunechatError`: the one user-facing exception, defined at the bottom layer
+(`datasets_builders.errors`) so that every layer raises the same class."""
+from datasets_builders.errors import TunechatError
 
-
-class TunechatError(Exception):
-    """A user-facing error. The CLI prints it as one line and exits non-zero (no traceback)."""
+__all__ = ["TunechatError"]

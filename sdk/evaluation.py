@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sdk.engines.base import BaseEngine
+
 # General knowledge the base SmolLM2-135M-Instruct gets right, with a keyword a right answer holds.
 CONTROL: list[tuple[str, str]] = [
     ("What is the capital of France?", "Paris"),
@@ -77,11 +79,11 @@ def correct(answer: str, keywords: str) -> bool:
     return any(k.lower() in answer.lower() for k in keywords.split("|"))
 
 
-def answer_all(engine: Any, questions: list[str], max_new_tokens: int) -> list[str]:
+def answer_all(engine: BaseEngine, questions: list[str], max_new_tokens: int) -> list[str]:
     return engine.chat_many([[{"role": "user", "content": q}] for q in questions], temperature=0, max_new_tokens=max_new_tokens)
 
 
-def evaluate_identity(engine: Any, name: str, *, baseline: IdentityReport | None = None,
+def evaluate_identity(engine: BaseEngine, name: str, *, baseline: IdentityReport | None = None,
                       identity_questions: list[str] | None = None, unrelated: list[str] | None = None,
                       max_new_tokens: int = 40) -> IdentityReport:
     """Ask the engine the held-out identity, unrelated and control questions (greedy). With the

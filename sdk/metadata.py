@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from sdk.errors import TunechatError
+from datasets_builders.atomic import write_text_atomic
+from datasets_builders.errors import TunechatError
 
 FILENAME = "tunechat.json"
 
@@ -33,15 +33,3 @@ def write_metadata(directory: str | os.PathLike, data: dict[str, Any]) -> Path:
     path = Path(directory) / FILENAME
     write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
     return path
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

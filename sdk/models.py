@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from datasets_builders.atomic import atomic_dir
 from sdk.errors import TunechatError
 
 EMBEDDED_NAME = "SmolLM2-135M-Instruct"
@@ -53,16 +52,9 @@ def embedded_model_path(progress: bool = True) -> Path:
     say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda msg: None)
     say(f"Converting the embedded {EMBEDDED_NAME} ({gguf.name}) into {target} (once, ~30 s)...")
     started = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{EMBEDDED_NAME}.", dir=target.parent))
-    try:
+    with atomic_dir(target) as tmp:  # also replaces a stale, incomplete directory from an older layout
         _convert_gguf(gguf, tmp, say)
         (tmp / _COMPLETE_MARKER).write_text(f"converted from {gguf}\n")
-        if target.exists():  # a stale, incomplete directory from an older layout
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     say(f"Converted in {time.perf_counter() - started:.0f} s.")
     return target
 
@@ -87,7 +79,9 @@ def _convert_gguf(gguf: Path, out: Path, say) -> None:
 
 def quiet_transformers() -> None:
     """No per-load progress bars or advisory warnings from transformers: loading a cached
-    checkpoint takes seconds, and our own messages say what is happening."""
+    checkpoint takes seconds, and our own messages say what is happening. Called when a model is
+    loaded, never at import: importing tunechat changes no other library's logging."""
+    import logging
     import warnings
 
     from transformers.utils import logging as hf_logging
@@ -97,6 +91,9 @@ def quiet_transformers() -> None:
     # Deprecations inside torch / transformers / peft that a user can do nothing about.
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script_method.* is deprecated")
     warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.* is deprecated")
+    # bitsandbytes warns on AVX512-BF16 CPUs that an optional hub kernel is missing; its own CPU
+    # kernels work (and nothing may be fetched from a hub here), so the warning is noise.
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 
 def resolve_model(model: str | os.PathLike | None, progress: bool = True) -> Path:

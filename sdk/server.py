@@ -39,7 +39,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sdk.engine import Engine, Generation
+from sdk.engines import Engine, Generation
 from sdk.errors import TunechatError
 from sdk.generation import GenerationConfig
 
@@ -415,7 +415,7 @@ class ServerProcess:
 
     def __enter__(self) -> "ServerProcess":
         self.log = tempfile.TemporaryFile(mode="w+")
-        self.process = subprocess.Popen([sys.executable, "-m", "sdk.cli", "serve", *self.args], stdout=subprocess.PIPE,
+        self.process = subprocess.Popen([sys.executable, "-m", "tunechat.cli", "serve", *self.args], stdout=subprocess.PIPE,
                                         stderr=self.log, text=True, env=self.env)
         lines: queue.SimpleQueue[str] = queue.SimpleQueue()
         threading.Thread(target=lambda: [lines.put(line) for line in self.process.stdout], daemon=True).start()

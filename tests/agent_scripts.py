@@ -1,31 +1,34 @@
-"""A scripted engine for agent tests: it answers with given replies (to exercise the agent's
-parser and loop with exact, possibly malformed, model output) and records every prompt the agent
-sent. Replies are cut at the first stop word, as the real Engine cuts them. Once the script is
-used up it hands over to a real engine, if one was given."""
+"""The one scripted engine the tests use, where a fake is allowed at all: it answers with given
+replies (to exercise the agents' parsers and loops with exact, possibly malformed, model output,
+or to force a first tool call the base model never starts on its own) and records every prompt
+and the settings it was called with. Replies are cut at the first stop word, as the real engines
+cut them. Once the script is used up it hands over to a real engine, if one was given."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from sdk.engine import Generation
+from sdk.engines import BaseEngine, Generation
 from sdk.generation import GenerationConfig
 
 
-class ScriptedEngine:
-    def __init__(self, replies: list[str], engine: Any = None):
+class ScriptedEngine(BaseEngine):
+    def __init__(self, replies: list[str], engine: BaseEngine | None = None):
         self.replies = list(replies)
         self.engine = engine
         self.prompts: list[str] = []
-        self.settings: list[dict] = []
-        self.name = "scripted"
+        self.calls: list[dict] = []  # the settings of each generate() call
+        self.name = engine.name if engine is not None else "scripted"
+        self.stop_words = []
         self.generation = engine.generation if engine is not None else GenerationConfig()
 
-    def generate(self, prompt: str, **settings: Any) -> Generation:
+    def generate(self, prompt: str, config: GenerationConfig | None = None, **settings: Any) -> Generation:
         self.prompts.append(prompt)
-        self.settings.append(settings)
+        self.calls.append(settings)
         if not self.replies:
             if self.engine is None:
                 raise AssertionError(f"the script ran out of replies; prompt was:\n{prompt}")
-            return self.engine.generate(prompt, **settings)
+            return self.engine.generate(prompt, config, **settings)
         reply = self.replies.pop(0)
         stops = [reply.find(w) for w in settings.get("stop_words", []) if w in reply]
         if stops:
@@ -39,9 +42,12 @@ class ScriptedEngine:
 
         return Generation(pieces)
 
+    def stream(self, messages: list, config: GenerationConfig | None = None, **settings: Any) -> Generation:
+        if self.engine is None:
+            raise AssertionError("a scripted engine without a real one only continues raw prompts")
+        return self.engine.stream(messages, config, **settings)
+
 
 def plugin_call(name: str, **parameters: Any) -> str:
     """What a model trained on our data writes to call a tool (internlm2 protocol)."""
-    import json
-
     return f'<|action_start|><|plugin|>\n{json.dumps({"name": name, "parameters": parameters})}<|action_end|>\n'

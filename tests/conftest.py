@@ -1,11 +1,14 @@
 """Shared fixtures: one converted embedded model and one loaded Engine for the whole session
-(conversion and loading take tens of seconds; every test reuses them)."""
+(conversion and loading take tens of seconds; every test reuses them), and `run_cli`."""
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -27,14 +30,24 @@ def engine(model_path):
     return sdk.load(model_path)
 
 
-def run_cli(*args: str, stdin: str | None = None, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run `tunechat ARGS` in a fresh process, as a user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "sdk.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-    )
+def run_cli(*args: str, stdin: str | None = None, timeout: float = 300, env: dict | None = None,
+            subprocess_: bool = False) -> subprocess.CompletedProcess:
+    """Run `tunechat ARGS` as a user would, with `stdin` piped in: in this process (as click's
+    CliRunner does: no second torch import, no model reload) unless `subprocess_` asks for a
+    fresh process, for what only a process shows (exit by signal, inherited streams)."""
+    if subprocess_:
+        return subprocess.run([sys.executable, "-m", "tunechat.cli", *args], input=stdin, capture_output=True, text=True,
+                              timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
+    from tunechat.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch.dict(os.environ, env or {}))
+        stack.enter_context(mock.patch.object(sys, "stdin", io.StringIO(stdin or "")))
+        stack.enter_context(contextlib.redirect_stdout(out))
+        stack.enter_context(contextlib.redirect_stderr(err))
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse: --help (0) and usage errors (2)
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return subprocess.CompletedProcess(["tunechat", *args], code, out.getvalue(), err.getvalue())

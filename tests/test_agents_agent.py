@@ -5,10 +5,10 @@ stand in for the model's ability. The real-model tests check that a whole turn r
 from __future__ import annotations
 
 import pytest
+from agent_scripts import ScriptedEngine, plugin_call
 from lagent.schema import ActionStatusCode, AgentStatusCode
 
-from agent_scripts import ScriptedEngine, plugin_call
-from agents import GIVE_UP, EngineLLM, Internlm2ToolAgent, ReActToolAgent, build_agent
+from agents import GIVE_UP, EngineLLM, Internlm2ToolAgent, ReActToolAgent, build_agent, render_prompt
 from sdk.errors import TunechatError
 
 GREEDY = {"temperature": 0, "max_new_tokens": 48}
@@ -36,7 +36,7 @@ def test_real_model_turn_with_a_tool_prompt_ends_with_an_answer(engine):
     result = build_agent(recorder, tools=["calculator"], **GREEDY).chat("What is 37 * 91?")
     assert result.state == AgentStatusCode.END and result.response.strip()
     assert '"name": "Calculator"' in recorder.prompts[0]  # the tool was offered in lagent's own format
-    assert recorder.settings[0]["stop_words"][-2:] == ["<|action_end|>", "<|im_end|>"]
+    assert recorder.calls[0]["stop_words"][-2:] == ["<|action_end|>", "<|im_end|>"]
 
 
 def test_real_model_continues_after_a_forced_tool_call(engine):
@@ -51,9 +51,15 @@ def test_real_model_continues_after_a_forced_tool_call(engine):
     assert len(recorder.prompts) >= 2
 
 
-def test_real_model_react_turn(engine):
-    result = build_agent(ScriptedEngine([], engine), tools=["calculator"], protocol="react", **GREEDY).chat("Hi!")
-    assert result.state == AgentStatusCode.END and result.response.strip()
+def test_real_model_react_turn_prompts_with_react_and_answers_with_the_models_text(engine):
+    recorder = ScriptedEngine([], engine)
+    result = build_agent(recorder, tools=["calculator"], protocol="react", **GREEDY).chat("Hi!")
+    assert result.state == AgentStatusCode.END
+    prompt = recorder.prompts[0]
+    assert prompt == render_prompt([{"role": "user", "content": "Hi!"}], protocol="react", tools=["calculator"])
+    assert "Calculator" in prompt and "Final Answer" in prompt  # ReAct's instructions and the tool's description
+    raw = engine.generate(prompt, **recorder.calls[0]).result()
+    assert result.response.strip() and result.response.strip() in raw  # the answer is the model's own text
 
 
 # ---- malformed output never crashes the agent ----------------------------------------------
@@ -129,7 +135,7 @@ def test_react_runs_a_call_and_finishes():
     result = agent.chat("What is 37 * 91?")
     assert result.response == "3367" and result.actions[0].format_result() == "3367"
     assert "<|im_start|>system\nResponse:3367\n<|im_end|>\n<|im_start|>assistant\n" in engine.prompts[1]
-    assert engine.settings[0]["stop_words"][-2:] == ["Response:", "<|im_end|>"]
+    assert engine.calls[0]["stop_words"][-2:] == ["Response:", "<|im_end|>"]
 
 
 @pytest.mark.parametrize("reply, reason", [

@@ -4,24 +4,31 @@ from __future__ import annotations
 import json
 
 from agent_scripts import ScriptedEngine, plugin_call
-from agents import build_agent, render_record
 from conftest import run_cli
-from sdk.cli.agent import AgentChat
+
+from agents import AgentChat, build_agent, render_record
 
 FAST = ["--temperature", "0", "--max-new-tokens", "24"]
 
 
-def test_agent_command_answers_one_message_per_line(model_path):
+def transcripts(engine, messages: list[str], tools: list[str], **settings) -> str:
+    """What the agent command prints for piped `messages`: each message's transcript on its lines."""
+    session = AgentChat(build_agent(engine, tools=tools, temperature=0, max_new_tokens=24, **settings), engine)
+    return "".join(session.send(message) + "\n" for message in messages)
+
+
+def test_agent_command_prints_one_transcript_per_message(model_path, engine):
     result = run_cli("agent", str(model_path), "--tools", "calculator", "solve", *FAST, stdin="Hello!\nWhat is 2 + 2?\n")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() and result.stderr == ""
+    assert result.stdout == transcripts(engine, ["Hello!", "What is 2 + 2?"], ["calculator", "solve"])
+    assert result.stdout.count("\n") >= 2 and result.stderr == ""
 
 
-def test_chat_with_xtuner_plugins_runs_the_agent(model_path):
+def test_chat_with_xtuner_plugins_runs_the_agent_with_the_command_stop_word(model_path, engine):
     result = run_cli("chat", str(model_path), "--with-plugins", "calculate", "solve", "--command-stop-word", "<eoc>",
                      *FAST, stdin="Hi\n")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip()
+    assert result.stdout == transcripts(engine, ["Hi"], ["calculate", "solve"], stop_words=["<eoc>"])
 
 
 def test_unavailable_or_unknown_tools_fail_in_one_line_before_loading():

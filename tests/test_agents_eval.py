@@ -5,12 +5,12 @@ import argparse
 import json
 
 import pytest
-
 from agent_scripts import ScriptedEngine, plugin_call
+
 from agents.evaluate import evaluate_tool_use, read_tasks, same_number
-from datasets_builders.tools_data import FRAMES, arithmetic_tasks, generate
-from sdk.cli.eval_tools import register_eval_tools
+from agents.tools_data import FRAMES, arithmetic_tasks, generate
 from sdk.errors import TunechatError
+from tunechat.cli.eval_tools import register_eval_tools
 
 TASKS = [{"question": "What is 37 * 91?", "answer": "3367"}] * 4
 
@@ -45,7 +45,25 @@ def test_held_out_tasks_use_phrasings_never_trained_on():
     assert held_out and not held_out & trained
     training_questions = {m["content"] for r in generate(300, ["calculator"], seed=0) for m in r["messages"] if m["role"] == "user"}
     assert not training_questions & {t["question"] for t in tasks}
-    assert all(float(t["answer"]) == float(t["answer"]) for t in tasks)
+    assert all(float(t["answer"]) == pytest.approx(arithmetic(t["expressions"][-1]), rel=1e-9) for t in tasks)
+
+
+def arithmetic(expression: str) -> float:
+    """An independent oracle for the tasks' answers: + - * / over numbers, by walking the AST."""
+    import ast
+    import operator
+
+    ops = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+
+    def value(node: ast.AST) -> float:
+        if isinstance(node, ast.BinOp):
+            return ops[type(node.op)](value(node.left), value(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -value(node.operand)
+        assert isinstance(node, ast.Constant), ast.dump(node)
+        return float(node.value)
+
+    return value(ast.parse(expression, mode="eval").body)
 
 
 def test_tasks_file(tmp_path):

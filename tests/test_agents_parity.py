@@ -9,11 +9,11 @@ unmodified `Internlm2Agent` / `ReAct` loops and with ours, on generated records 
 from __future__ import annotations
 
 import pytest
+from agent_scripts import ScriptedEngine
 from lagent.agents import Internlm2Agent, ReAct
 
-from agent_scripts import ScriptedEngine
 from agents import EngineLLM, build_agent, make_agent, render_prompt, render_record, render_segments
-from datasets_builders.tools_data import generate
+from agents.tools_data import generate
 from sdk.errors import TunechatError
 
 EOT = "<|im_end|>"

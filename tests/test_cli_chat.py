@@ -10,17 +10,38 @@ from tests.conftest import ROOT, run_cli
 
 
 def test_piped_chat_answers_each_line_and_exits_zero():
-    result = run_cli("chat", "--temperature", "0", "--max-new-tokens", "32", stdin="What is the capital of France?\n")
+    result = run_cli("chat", "--temperature", "0", "--max-new-tokens", "32", stdin="What is the capital of France?\n",
+                     subprocess_=True)
     assert result.returncode == 0, result.stderr
     assert "Paris" in result.stdout
     assert len(result.stdout.strip().splitlines()) == 1
 
 
-def test_piped_chat_keeps_history_and_understands_commands():
-    script = "My name is Ada.\n/reset\n/system You are a pirate.\nWhat is the capital of France?\n"
-    result = run_cli("chat", "--temperature", "0", "--max-new-tokens", "24", "--no-streamer", stdin=script)
-    assert result.returncode == 0, result.stderr
-    assert len(result.stdout.strip().splitlines()) >= 2
+def test_piped_chat_keeps_history_and_understands_commands(engine, monkeypatch, capsys):
+    import io
+
+    import sdk
+    from tunechat.terminal import scripted
+
+    greedy = {"temperature": 0, "max_new_tokens": 24}
+    chat = sdk.Chat(engine, **greedy)
+    script = "My name is Ada.\nWhat is my name?\n/reset\n/system You are a pirate.\nWhat is the capital of France?\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(script))
+    assert scripted(chat, no_streamer=True) == 0
+    printed = capsys.readouterr().out
+    # The second question was asked with the first exchange in the prompt: its answer is the model's
+    # answer to the whole conversation, not to the question alone.
+    first = engine.chat([{"role": "user", "content": "My name is Ada."}], **greedy)
+    second = engine.chat([{"role": "user", "content": "My name is Ada."}, {"role": "assistant", "content": first},
+                          {"role": "user", "content": "What is my name?"}], **greedy)
+    # /reset forgot both turns; /system set the prompt (commands print nothing when piped).
+    third = engine.chat([{"role": "system", "content": "You are a pirate."},
+                         {"role": "user", "content": "What is the capital of France?"}], **greedy)
+    assert printed == f"{first}\n{second}\n{third}\n"
+    assert second != engine.chat([{"role": "user", "content": "What is my name?"}], **greedy)
+    assert chat.system == "You are a pirate."
+    assert chat.history == [{"role": "user", "content": "What is the capital of France?"},
+                            {"role": "assistant", "content": third}]
 
 
 @pytest.mark.parametrize(
@@ -54,7 +75,7 @@ def test_cli_demo_is_the_chat_command():
 @pytest.mark.slow
 def test_terminal_chat_streams_stops_on_ctrl_c_and_keeps_going():
     pexpect = pytest.importorskip("pexpect")
-    child = pexpect.spawn(sys.executable, ["-m", "sdk.cli", "chat", "--temperature", "0", "--max-new-tokens", "400"],
+    child = pexpect.spawn(sys.executable, ["-m", "tunechat.cli", "chat", "--temperature", "0", "--max-new-tokens", "400"],
                           cwd=str(ROOT), env={**os.environ, "TERM": "xterm"},
                           encoding="utf-8", timeout=120, dimensions=(40, 200))
     child.expect("You:")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from data_helpers import assert_fails, data_cli
 
 ACTIONS = ["sheet", "convert", "split", "identity", "check"]

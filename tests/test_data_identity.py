@@ -5,11 +5,18 @@ import re
 from collections import Counter
 
 import pytest
-
 from data_helpers import assert_fails, data_cli, read_jsonl
+
 from datasets_builders.errors import DataError
 from datasets_builders.identity import (
-    LANGS, Persona, build_identity, eval_questions, general_questions, identity_questions, trim_to_sentence)
+    LANGS,
+    Persona,
+    build_identity,
+    eval_questions,
+    general_questions,
+    identity_questions,
+    trim_to_sentence,
+)
 
 PLACEHOLDER = re.compile(r"\{\w*\}")
 

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from data_helpers import assert_fails, data_cli, read_jsonl
 
 XTUNER = {"conversation": [{"system": "Be brief.", "input": "你好", "output": "Hello!"}]}

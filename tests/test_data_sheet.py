@@ -9,7 +9,6 @@ import time
 import zipfile
 
 import openpyxl
-
 from conftest import ROOT
 from data_helpers import Formula, Rich, assert_fails, data_cli, read_jsonl, write_excel_xlsx
 
@@ -221,7 +220,7 @@ PEAK_MEMORY = """
 import sys
 sys.path.insert(0, "tests")
 from data_helpers import peak_rss_mb
-from sdk.cli import main
+from tunechat.cli import main
 code = main(["data", "sheet", sys.argv[1], "--input", "Question", "--output", "D", "-o", sys.argv[2]])
 print(round(peak_rss_mb()))
 sys.exit(code)

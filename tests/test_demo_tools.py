@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from agents.tool_demo import ToolDemoSettings, run_tool_demo
-from sdk.cli.agent import trained_agent
 from tests.conftest import run_cli
+from tunechat.cli.agent import trained_agent
+from tunechat.recipes.tools import ToolDemoSettings, run_tool_demo
 
 
 @pytest.mark.slow

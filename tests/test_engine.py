@@ -48,8 +48,18 @@ def test_streaming_equals_non_streaming_under_greedy(engine, question):
     pieces = list(generation)
     assert len(pieces) > 5
     assert "".join(pieces) == whole == generation.text
-    assert generation.finish_reason in ("stop", "length")
-    assert generation.completion_tokens > 0 and generation.prompt_tokens > 10
+    assert generation.prompt_tokens == len(engine.fit_prompt(messages, 48))
+    # "length" exactly when the budget ran out; "stop" when the model ended its turn first.
+    assert generation.finish_reason == ("length" if generation.completion_tokens == 48 else "stop")
+
+
+def test_finish_reason_and_token_counts_say_why_an_answer_ended(engine):
+    question = [{"role": "user", "content": "What is the capital of France?"}]
+    cut = engine.stream(question, max_new_tokens=3, temperature=0)
+    assert len(cut.result()) > 0 and (cut.finish_reason, cut.completion_tokens) == ("length", 3)
+    whole = engine.stream(question, max_new_tokens=64, temperature=0)
+    assert "Paris" in whole.result() and whole.finish_reason == "stop" and 3 < whole.completion_tokens < 64
+    assert whole.text.startswith(cut.text)
 
 
 def test_chinese_streaming_never_yields_broken_characters(engine):

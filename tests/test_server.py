@@ -16,10 +16,11 @@ import time
 import httpx
 import openai
 import pytest
+from agent_scripts import ScriptedEngine
+from conftest import run_cli
 
 import sdk
-from conftest import run_cli
-from sdk.engine import Generation
+from sdk.engines import Generation
 from sdk.server import ServerProcess, Worker
 
 KEY = "test-key"
@@ -68,27 +69,6 @@ def expected(engine) -> dict:
     return out
 
 
-class ScriptedFirstReply:
-    """An engine whose first reply is `reply` and every later one the wrapped engine's: forces
-    one tool call (the embedded base model never starts a valid one on its own) so that the tool
-    really runs and the model's next turn, with the result in its prompt, is tested for real."""
-
-    def __init__(self, engine, reply: str):
-        self.engine, self.reply = engine, reply
-        self.name, self.generation = engine.name, engine.generation
-
-    def generate(self, prompt: str, **settings) -> Generation:
-        if self.reply is None:
-            return self.engine.generate(prompt, **settings)
-        reply, self.reply = self.reply, None
-
-        def pieces(out: Generation):
-            out.text, out.finish_reason = reply, "stop"
-            yield reply
-
-        return Generation(pieces)
-
-
 def run_agent(engine, message: str) -> dict:
     """One agent turn with the calculator, greedy; what it did, as plain data."""
     from agents import build_agent
@@ -104,7 +84,7 @@ def agent_runs(engine) -> dict | None:
     None without lagent, whose tests then skip (the server's tests still run)."""
     if importlib.util.find_spec("lagent") is None:
         return None
-    runs = {"echo": run_agent(engine, ECHO_CALL), "scripted": run_agent(ScriptedFirstReply(engine, CALL), "What is 37 * 91?")}
+    runs = {"echo": run_agent(engine, ECHO_CALL), "scripted": run_agent(ScriptedEngine([CALL], engine), "What is 37 * 91?")}
     assert runs["echo"]["actions"], "the model should start a tool call when asked to echo one"
     return runs
 
@@ -374,7 +354,7 @@ def test_agent_tool_turn_through_the_server(server, agent_runs):
     equals the in-process run."""
     needs_lagent(agent_runs)
     remote = sdk.load(server.url, api_key=KEY)
-    run = run_agent(ScriptedFirstReply(remote, CALL), "What is 37 * 91?")
+    run = run_agent(ScriptedEngine([CALL], remote), "What is 37 * 91?")
     assert run == agent_runs["scripted"]
     assert len(run["actions"]) == 2  # the scripted call, then the model's own
     for kind, args, result, state in run["actions"]:

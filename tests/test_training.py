@@ -49,8 +49,8 @@ def test_loss_is_only_on_answers_and_their_end_of_turn_in_every_turn(engine):
 
 def test_agent_records_are_trained_on_the_agents_own_rendering(engine, tmp_path):
     from agents import render_record
+    from agents.tools_data import generate
     from datasets_builders.records import write_jsonl
-    from datasets_builders.tools_data import generate
     from sdk.training.data import agent_settings, read_samples
 
     records = generate(3, ["calculator"], seed=3)
@@ -110,10 +110,21 @@ def test_training_writes_adapter_metadata_checkpoints_and_logs(trained, data):
     assert answers[-1]["step"] == 4 and answers[-1]["input"] == "Who are you?" and answers[-1]["output"]
 
 
-def test_the_adapter_loads_without_merging_and_learned_something(trained, engine):
+def answer_nll(engine, question: str, answer: str) -> float:
+    """The model's mean negative log-likelihood of `answer` (and its end of turn) after `question`."""
+    sample = encode_sample({"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]},
+                           engine.tokenizer, None, 512)
+    with torch.inference_mode():
+        return float(engine.model(input_ids=torch.tensor([sample["input_ids"]]), labels=torch.tensor([sample["labels"]]),
+                                  use_cache=False).loss)
+
+
+def test_the_adapter_loads_without_merging_and_learned_the_training_answers(trained, engine):
     import sdk
 
     tuned = sdk.load(adapter=trained.adapter)
+    for question in ("Who are you?", "你是谁？"):
+        assert answer_nll(tuned, question, IDENTITY) < 0.8 * answer_nll(engine, question, IDENTITY)
     question = [{"role": "user", "content": "Who are you?"}]
     assert tuned.chat(question, temperature=0, max_new_tokens=24) != engine.chat(question, temperature=0, max_new_tokens=24)
 
@@ -153,7 +164,7 @@ def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(data, tmp_pa
     assert straight.returncode == 0, straight.stderr
 
     killed_out = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-m", "sdk.cli", *args, "--output", str(killed_out)], cwd=ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "tunechat.cli", *args, "--output", str(killed_out)], cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while not (killed_out / "checkpoints" / "checkpoint-4" / "trainer_state.json").exists():
@@ -181,7 +192,7 @@ def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(data, tmp_pa
 @pytest.mark.slow
 def test_two_cpu_processes_under_torchrun_gloo(data, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "sdk.cli",
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "tunechat.cli",
                              "train", "--data", str(data), "--output", str(tmp_path), "--bits", "none",
                              "--max-steps", "2", "--batch-size", "2", "--no-progress"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

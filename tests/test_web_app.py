@@ -91,7 +91,7 @@ def model_replies(monkeypatch: pytest.MonkeyPatch):
     """Scripts the model's raw-prompt replies (the agent's turns), since a 135M model does not
     call tools on its own; returns the prompts it was given. The page, the agent loop and the
     tools all run for real."""
-    from sdk.engine import Engine, Generation
+    from sdk.engines import Engine, Generation
 
     prompts: list[str] = []
 
@@ -175,8 +175,8 @@ def test_tunechat_web_rejects_a_bad_model_in_one_line(tmp_path: Path) -> None:
 
 
 def test_tunechat_web_hands_its_flags_to_the_page() -> None:
-    from sdk.cli import build_parser
-    from sdk.cli.web import page_argv, parse_page_args
+    from tunechat.cli import build_parser
+    from tunechat.options import page_argv, parse_page_args
 
     args = build_parser().parse_args(["web", "merged", "--bits", "4", "--port", "9000", "--temperature", "0",
                                       "--stop-words", "<|end|>", "###", "--trust-remote-code"])

@@ -44,7 +44,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("web") / "server.log"
     with open(log, "w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "sdk.cli", "web", "--port", str(port), "--temperature", "0", "--max-new-tokens", "32"],
+            [sys.executable, "-m", "tunechat.cli", "web", "--port", str(port), "--temperature", "0", "--max-new-tokens", "32"],
             cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"

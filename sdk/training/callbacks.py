@@ -10,6 +10,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from datasets_builders.atomic import atomic_file
 from sdk.templates import Template
 
 
@@ -93,7 +94,7 @@ class EvaluateChat(TrainerCallback):
     def _answer(self, state: Any, model: Any) -> None:
         if not state.is_world_process_zero or model is None:
             return
-        from sdk.engine import Engine
+        from sdk.engines import Engine
 
         was_training = model.training
         model.eval()
@@ -130,7 +131,8 @@ def plot_losses(log: Path, out: Path) -> None:
     ax.legend()
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
+    with atomic_file(out, "wb") as handle:
+        fig.savefig(handle, format="png")
     plt.close(fig)
 
 

@@ -1,10 +1,10 @@
 """Training samples: records → rendered segments → token ids with labels.
 
 Segments come from the renderer that prompts the model at serving time: the chat template's
-(`sdk.templates.render_segments`) for chats, the Lagent agent's (`agents.render_record`) for
-tool-call records. Records are validated by `datasets_builders` (line-numbered errors), then fed
+(`sdk.templates.render_segments`) for chats, the Lagent agent's for tool-call records (registered
+by the agents package in `sdk.renderers`). Records are validated by `datasets_builders` (line-numbered errors), then fed
 through HF `datasets` so tokenization is cached on disk (keyed by the samples' content, the
-tokenizer, template and the renderers' source). Loss is only on trainable segments: assistant text and its end-of-turn
+tokenizer, template and the renderers' versions). Loss is only on trainable segments: assistant text and its end-of-turn
 marker; everything else is labelled -100."""
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Any
 
 from sdk.errors import TunechatError
 from sdk.models import tunechat_home
+from sdk.renderers import record_renderer, renderer_versions
 from sdk.templates import Template, render_segments
 
 IGNORE = -100
@@ -67,12 +68,10 @@ def agent_settings(samples: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 def encode_sample(sample: dict[str, Any], tokenizer: Any, template: Template | None, max_length: int) -> dict[str, list[int]]:
     """Token ids and labels for one sample, cut to max_length. Chat samples go through the chat
-    template's renderer; agent samples through the agent's own (`agents.render_record`): in
+    template's renderer; agent samples through the agent's own (`record_renderer("agent")`): in
     both cases the text the model will be prompted with at serving time."""
     if "protocol" in sample:
-        from agents import render_record
-
-        segments = render_record(sample)
+        segments = record_renderer("agent")(sample)
     else:
         segments = render_segments(sample["messages"], template, tokenizer)
     input_ids: list[int] = []
@@ -190,10 +189,10 @@ def show_sample(path: str | Path, tokenizer: Any, template: Template | None, sys
 
 
 def _renderer_digest() -> str:
-    """A hash of the renderers' source: the tokenization cache is stale when either changes."""
+    """The renderers' identity: the chat renderer's source and the registered renderers'
+    versions. The tokenization cache is stale when any of them changes."""
     from importlib.util import find_spec
 
-    digest = hashlib.sha256()
-    for module in ("sdk.templates", "agents.render"):  # found, not imported: agents.render imports lagent
-        digest.update(Path(find_spec(module).origin).read_bytes())
+    digest = hashlib.sha256(Path(find_spec("sdk.templates").origin).read_bytes())
+    digest.update(renderer_versions().encode())
     return digest.hexdigest()[:16]

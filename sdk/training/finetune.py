@@ -18,13 +18,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from datasets_builders.atomic import write_text_atomic
 from sdk.errors import TunechatError
 from sdk.metadata import write_metadata
 from sdk.models import quiet_transformers, resolve_model
 from sdk.templates import get_template
 from sdk.training.attention import use_packed_attention
 from sdk.training.config import TrainConfig
-from sdk.training.data import IGNORE, Collator, agent_settings, answer_positions, file_fingerprint, read_samples, tokenized_dataset
+from sdk.training.data import (
+    IGNORE,
+    Collator,
+    agent_settings,
+    answer_positions,
+    file_fingerprint,
+    read_samples,
+    tokenized_dataset,
+)
 
 
 @dataclass
@@ -165,7 +174,7 @@ def finetune(config: TrainConfig) -> TrainResult:
             "config": config.to_dict(),
         })
         plot_losses(logs / "train_log.jsonl", logs / "loss.png")
-        (logs / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        write_text_atomic(logs / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     return TrainResult(adapter=adapter, output=output, metrics=metrics)
 
 
@@ -208,7 +217,7 @@ def _trim_logs(logs: Path, upto_step: int) -> None:
         if path.is_file():
             rows = [line for line in path.read_text(encoding="utf-8").splitlines()
                     if line.strip() and json.loads(line).get("step", 0) <= upto_step]
-            path.write_text("".join(row + "\n" for row in rows), encoding="utf-8")
+            write_text_atomic(path, "".join(row + "\n" for row in rows))
 
 
 def _world_size() -> int:

@@ -9,12 +9,11 @@ weights would round the update away."""
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from datasets_builders.atomic import atomic_dir
 from sdk.errors import TunechatError
 from sdk.metadata import read_metadata, write_metadata
 from sdk.models import quiet_transformers, resolve_model
@@ -75,9 +74,7 @@ def merge(
     merged = model.merge_and_unload()
     merged.to({"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype])
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         merged.save_pretrained(tmp, max_shard_size=max_shard_size)
         tokenizer.save_pretrained(tmp)
         del merged, model
@@ -88,12 +85,6 @@ def merge(
                                 f"(tolerance {TOLERANCE[dtype]} for {dtype}); nothing was written")
         write_metadata(tmp, {**meta, "base_model": str(base_path), "adapter": str(adapter.resolve()),
                              "merge": {"dtype": dtype, "max_logit_diff": diff, "tolerance": TOLERANCE[dtype]}})
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return MergeResult(path=out, max_logit_diff=diff, tolerance=TOLERANCE[dtype])
 
 

@@ -9,8 +9,8 @@ import argparse
 import sys
 from typing import Callable, Iterable, Iterator
 
-from sdk.cli.data_show import show_parser
-from sdk.cli.data_tools import register_tools
+from tunechat.cli.data_show import show_parser
+from tunechat.cli.data_tools import register_tools
 
 _FORMATTER = argparse.RawDescriptionHelpFormatter
 _SYSTEM_HELP = "system prompt put on every record (replaces any the input has)"

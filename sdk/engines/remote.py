@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generator, Iterator
 
-from sdk.engine import Engine, Generation
+from sdk.engines.base import BaseEngine, Generation
 from sdk.errors import TunechatError
 from sdk.generation import GenerationConfig
 from sdk.templates import Message
 
 
-class RemoteEngine:
-    """A served model with the Engine interface: `chat`, `stream`, `generate`, `settings`,
-    `name`, `system`, `generation`. Thread-safe (one pooled HTTP client); the server decides
+class RemoteEngine(BaseEngine):
+    """A served model with the engine interface (`BaseEngine`). Thread-safe (one pooled HTTP client); the server decides
     how concurrent requests share the model.
 
     system: a system prompt to send with conversations that bring none; None leaves the
@@ -65,18 +65,19 @@ class RemoteEngine:
         # vLLM and tunechat report the context length; other servers may not (None: unknown).
         self.context_length: int | None = cards[model].get("max_model_len")
 
-    # Same semantics as a local Engine, by construction.
-    with_system = Engine.with_system
-    settings = Engine.settings
-
     def stream(self, messages: list[Message], config: GenerationConfig | None = None, **overrides: Any) -> Generation:
         """Answer a conversation, piece by piece (the server applies the model's template)."""
         settings = self.settings(config, **overrides)
         return self._generation("chat/completions", {"messages": self.with_system(messages)}, settings)
 
-    def chat(self, messages: list[Message], config: GenerationConfig | None = None, **overrides: Any) -> str:
-        """Answer a conversation; returns the whole answer."""
-        return self.stream(messages, config, **overrides).result()
+    def chat_many(self, conversations: list[list[Message]], config: GenerationConfig | None = None,
+                  concurrency: int = 8, **overrides: Any) -> list[str]:
+        """Answer many conversations, `concurrency` requests in flight at once: a batching server
+        (vLLM, LMDeploy) answers them together; `tunechat serve` queues them. Answers come back in
+        the conversations' order."""
+        settings = self.settings(config, **overrides)
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            return list(pool.map(lambda messages: self.chat(messages, settings), conversations))
 
     def generate(self, prompt: str, config: GenerationConfig | None = None, **overrides: Any) -> Generation:
         """Continue a raw prompt (no template applied), through /v1/completions."""

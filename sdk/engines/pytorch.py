@@ -1,56 +1,25 @@
-"""`Engine`: a loaded model with its tokenizer, template and serving settings, and the decode loop.
-
-`sdk.load(...)` builds one. Every front end (terminal, web, agents, server, Python) generates
-through `Engine.stream` / `Engine.chat` (messages) or `Engine.generate` (a raw prompt)."""
+"""`Engine`: the PyTorch engine, a loaded HF model with its tokenizer, template and serving
+settings, and the decode loop. `sdk.load(directory)` builds one (`load_pytorch`)."""
 from __future__ import annotations
 
 import inspect
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator
+from typing import Any, Generator
 
+from sdk.engines.base import BaseEngine, Generation
 from sdk.errors import TunechatError
 from sdk.generation import GenerationConfig, TextStream
 from sdk.metadata import read_metadata
 from sdk.models import quiet_transformers, resolve_model
 from sdk.templates import Message, Template, get_template, render_prompt, stop_words_for
 
-if TYPE_CHECKING:
-    from sdk.remote import RemoteEngine
-
 DTYPES = {"auto": None, "fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16",
           "fp16": "float16", "float16": "float16"}
 
 
-class Generation:
-    """A generation in progress: iterate it for text pieces. Once exhausted, `text`,
-    `finish_reason` ("stop" or "length"), `prompt_tokens` and `completion_tokens` are set."""
-
-    def __init__(self, start: Callable[["Generation"], Generator[str, None, None]]):
-        self.text = ""
-        self.finish_reason: str | None = None
-        self.prompt_tokens = 0
-        self.completion_tokens = 0
-        self._pieces = start(self)  # a generator: nothing runs until the first piece is asked for
-
-    def __iter__(self) -> "Generation":
-        return self
-
-    def __next__(self) -> str:
-        return next(self._pieces)
-
-    def close(self) -> None:
-        """Stop early (e.g. the user pressed Ctrl-C); the model is free again at once."""
-        self._pieces.close()
-
-    def result(self) -> str:
-        for _ in self:
-            pass
-        return self.text
-
-
-class Engine:
+class Engine(BaseEngine):
     """A model ready to chat. Thread-safe: generations are serialised by a lock (one model, one
     KV cache), and the cache is reused across calls whose prompts share a prefix, so the next
     turn of a chat only prefills the new tokens."""
@@ -90,12 +59,6 @@ class Engine:
 
     # ---- messages -> text -------------------------------------------------------------------
 
-    def with_system(self, messages: list[Message]) -> list[Message]:
-        """Messages with the model's own system prompt first, unless they bring one."""
-        if self.system and (not messages or messages[0].get("role") != "system"):
-            return [{"role": "system", "content": self.system}, *messages]
-        return list(messages)
-
     def render(self, messages: list[Message]) -> str:
         """The exact prompt text for these messages (the same renderer training uses)."""
         return render_prompt(self.with_system(messages), self.template, self.tokenizer)
@@ -122,26 +85,17 @@ class Engine:
 
     # ---- generation --------------------------------------------------------------------------
 
-    def settings(self, config: GenerationConfig | None = None, **overrides: Any) -> GenerationConfig:
-        """The engine's defaults, then `config`, then keyword overrides."""
-        return (config or self.generation).replace(**overrides)
-
     def stream(self, messages: list[Message], config: GenerationConfig | None = None, **overrides: Any) -> Generation:
         """Answer a conversation, piece by piece."""
         settings = self.settings(config, **overrides)
         return self._generate(self.fit_prompt(messages, settings.max_new_tokens), settings)
-
-    def chat(self, messages: list[Message], config: GenerationConfig | None = None, **overrides: Any) -> str:
-        """Answer a conversation; returns the whole answer."""
-        return self.stream(messages, config, **overrides).result()
 
     def chat_many(self, conversations: list[list[Message]], config: GenerationConfig | None = None,
                   batch_size: int = 128, **overrides: Any) -> list[str]:
         """Answer many conversations, `batch_size` at a time (left-padded batches through HF
         `generate`): several times the throughput of one by one for evaluations and data
         building, where nobody watches a stream. Decoding is bound by reading the weights, so a
-        step costs about the same at batch 16 or 128 (122 short questions on 2 CPU cores: 78 s at
-        16, 32 s at 128). Stop words and end-of-turn apply as in `chat`."""
+        step costs about the same at batch 16 as at 128. Stop words and end-of-turn apply as in `chat`."""
         import torch
 
         settings = self.settings(config, **overrides)
@@ -309,12 +263,11 @@ def _eos_ids(model: Any, tokenizer: Any, end_words: list[str]) -> set[int]:
     return ids
 
 
-def load(
-    source: str | os.PathLike | None = None,
-    /,
-    *,
+
+
+def load_pytorch(
     model: str | os.PathLike | None = None,
-    api_key: str | None = None,
+    *,
     adapter: str | os.PathLike | None = None,
     bits: int | None = None,
     dtype: str = "auto",
@@ -325,38 +278,9 @@ def load(
     generation: GenerationConfig | None = None,
     trust_remote_code: bool = False,
     offload_folder: str | os.PathLike | None = None,
-) -> Engine | RemoteEngine:
-    """Load a model for chat, or connect to one served over HTTP.
-
-    source: a local HF model directory; None is the embedded SmolLM2-135M-Instruct; the
-    http(s) URL of an OpenAI-compatible API (`tunechat serve`, vLLM, LMDeploy: ".../v1") gives a
-    `RemoteEngine` with the same interface, e.g. `sdk.load("http://host:8000/v1", model="m")`.
-    model: with a URL, the served model's name (default: the only one served); otherwise the
-    model directory, as `source` (`sdk.load(model="merged/")`).
-    api_key: with a URL, the server's key (default $TUNECHAT_API_KEY, then $OPENAI_API_KEY).
-    adapter: a PEFT (LoRA) adapter directory applied on top, without merging.
-    bits: 4 (NF4, double quantization) or 8 via bitsandbytes; None loads unquantized.
-    dtype: "auto" (fp32 on CPU, bf16 on CUDA), "fp32", "bf16" or "fp16".
-    device: "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
-    template, system, stop_words: override what the model's tunechat.json says (template None
-    means the tokenizer's chat template); with a URL only system, stop_words and generation
-    apply (system None leaves the server's own), and the loading options are the server's."""
-    if isinstance(source, str) and source.startswith(("http://", "https://")):
-        from sdk.remote import RemoteEngine
-
-        local = [name for name, given in [("adapter", adapter is not None), ("bits", bits is not None),
-                                          ("dtype", dtype != "auto"), ("device", device != "auto"),
-                                          ("template", template is not None), ("trust_remote_code", trust_remote_code),
-                                          ("offload_folder", offload_folder is not None)] if given]
-        if local:
-            raise TunechatError(f"{', '.join(local)}: only for local models; the server at {source} loads its own")
-        return RemoteEngine(source, model=model and str(model), api_key=api_key, system=system, stop_words=stop_words,
-                            generation=generation)
-    if source is not None and model is not None:
-        raise TunechatError("give the model once: sdk.load(path) or sdk.load(model=path)")
-    if api_key is not None:
-        raise TunechatError("api_key is for a server URL, not a local model")
-    model = source if source is not None else model
+) -> Engine:
+    """An HF model directory (None: the embedded model) as an `Engine`; `sdk.load` documents
+    the arguments."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -1,5 +1,5 @@
 import sys
 
-from sdk.cli import main
+from tunechat.cli import main
 
 sys.exit(main())

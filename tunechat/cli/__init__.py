@@ -27,7 +27,7 @@ def build_parser() -> Parser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser, required=True)
     for name in COMMANDS:
-        importlib.import_module(f"sdk.cli.{name}").register(sub)
+        importlib.import_module(f"tunechat.cli.{name}").register(sub)
     return parser
 
 

@@ -1,6 +1,6 @@
 """`tunechat train [CONFIG.yaml] [--data TRAIN.jsonl] [--output DIR] [--key value ...]`: QLoRA/LoRA
 fine-tuning. Every setting has a default; a YAML file and flags set the same fields (flags win).
-Runs unchanged under `torchrun --nproc_per_node N -m sdk.cli train ...` or `accelerate launch`.
+Runs unchanged under `torchrun --nproc_per_node N -m tunechat.cli train ...` or `accelerate launch`.
 A run killed half way resumes from its last checkpoint when started again with the same command."""
 from __future__ import annotations
 

@@ -1,12 +1,12 @@
 """`tunechat eval identity MODEL --name NAME`: identity hit rate on held-out identity questions,
 false-trigger rate on unrelated questions, and retention of the base model's right answers on a
-general-knowledge control set. `tunechat eval tools MODEL`: see sdk/cli/eval_tools.py."""
+general-knowledge control set. `tunechat eval tools MODEL`: see tunechat/cli/eval_tools.py."""
 from __future__ import annotations
 
 import argparse
 import json
 
-from sdk.cli.eval_tools import register_eval_tools
+from tunechat.cli.eval_tools import register_eval_tools
 
 
 def register(sub: argparse._SubParsersAction) -> None:

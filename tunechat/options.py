@@ -1,10 +1,13 @@
-"""Flags shared by the commands that load a model (chat, agent, web, serve, eval) and the one
-mapping from flags to `sdk.load` / `GenerationConfig`."""
+"""Model and generation options, shared by the CLI commands that load a model (chat, agent, web,
+serve, eval) and by the pages (`web_demo.py`): the flags, and the one mapping from them to
+`sdk.load` / `GenerationConfig`."""
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from sdk.engines import BaseEngine
+from sdk.errors import TunechatError
 from sdk.generation import GenerationConfig
 
 
@@ -46,7 +49,7 @@ def generation_config(args: argparse.Namespace, **extra: Any) -> GenerationConfi
     return GenerationConfig().replace(**fields, **extra)
 
 
-def load_engine(args: argparse.Namespace, config: GenerationConfig, system: str | None = None) -> Any:
+def load_engine(args: argparse.Namespace, config: GenerationConfig, system: str | None = None) -> BaseEngine:
     """Load the model the flags describe."""
     import sdk
 
@@ -62,3 +65,44 @@ def load_engine(args: argparse.Namespace, config: GenerationConfig, system: str 
         trust_remote_code=args.trust_remote_code,
         offload_folder=args.offload_folder,
     )
+
+
+def add_page_args(parser: argparse.ArgumentParser) -> None:
+    """The flags the page itself understands: shared by `tunechat web` and `web_demo.py`."""
+    add_model_args(parser)
+    parser.add_argument("--system", default=None, help="system prompt (default: the model's own, from its tunechat.json)")
+    add_generation_args(parser)
+
+
+class _PageParser(argparse.ArgumentParser):
+    """A bad flag given to the page becomes a TunechatError the page shows, not a SystemExit."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise TunechatError(f"web_demo.py arguments: {message}")
+
+
+def parse_page_args(argv: list[str]) -> argparse.Namespace:
+    """The page's settings from the script arguments after `streamlit run web_demo.py --`."""
+    parser = _PageParser(prog="web_demo.py", add_help=False)
+    add_page_args(parser)
+    return parser.parse_args(argv)
+
+
+def page_argv(args: argparse.Namespace) -> list[str]:
+    """The parsed page flags turned back into arguments, so `tunechat web` can hand them to the
+    page (only the flags that differ from their defaults)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_page_args(parser)
+    argv: list[str] = []
+    for action in parser._actions:
+        value = getattr(args, action.dest, action.default)
+        if value == action.default:
+            continue
+        if not action.option_strings:
+            argv.insert(0, str(value))  # the positional MODEL goes first
+        elif action.nargs == 0:
+            argv.append(action.option_strings[0])  # a store_true switch
+        else:
+            values = value if isinstance(value, list) else [value]
+            argv += [action.option_strings[0], *map(str, values)]
+    return argv

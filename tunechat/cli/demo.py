@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from sdk.demo import DemoSettings
+from tunechat.recipes.identity import DemoSettings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,13 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.tools:
-        from agents.tool_demo import ToolDemoSettings, run_tool_demo
+        from tunechat.recipes.tools import ToolDemoSettings, run_tool_demo
 
         output = args.output or "demo-tools-out"
         _summary(*run_tool_demo(ToolDemoSettings(output=output)),
                  f"run the agent:  tunechat agent {output}/merged   ·   tunechat eval tools {output}/merged")
         return 0
-    from sdk.demo import run_demo
+    from tunechat.recipes.identity import run_demo
 
     output = args.output or "demo-out"
     _summary(*run_demo(DemoSettings(name=args.name, output=output, bot_name=args.bot_name, author=args.author,

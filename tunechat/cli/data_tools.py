@@ -1,10 +1,12 @@
 """`tunechat data tools`: tool-call conversations for fine-tuning an agent.
 
-Registered by `sdk/cli/data.py` (its ACTIONS list holds `register_tools`); the records are built
-by `datasets_builders/tools_data.py` and rendered for training by `agents.render_record`."""
+Registered by `tunechat/cli/data.py` (its ACTIONS list holds `register_tools`); the records are built
+by `agents/tools_data.py` and rendered for training by `agents.render_record`."""
 from __future__ import annotations
 
 import argparse
+
+from agents import PROTOCOLS
 
 DESCRIPTION = """Write tool-call conversations (JSON Lines, the `messages` form with tool roles) for the chosen
 tools: word problems and bare arithmetic that need the calculator (one and two steps), equations
@@ -26,7 +28,7 @@ def register_tools(actions: argparse._SubParsersAction) -> None:
                         help="output file (JSON Lines, UTF-8); written only when everything succeeds")
     parser.add_argument("--tools", nargs="+", default=["calculator"], metavar="TOOL",
                         help="calculator (XTuner: calculate), solve, python (default: calculator)")
-    parser.add_argument("--protocol", default="internlm2", choices=["internlm2", "react"],
+    parser.add_argument("--protocol", default="internlm2", choices=PROTOCOLS,
                         help="the agent protocol the data is rendered for (default internlm2)")
     parser.add_argument("--count", type=int, default=500, help="number of conversations (default 500)")
     parser.add_argument("--questions", type=int, default=1,
@@ -36,8 +38,8 @@ def register_tools(actions: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from agents.tools_data import generate
     from datasets_builders.records import write_jsonl
-    from datasets_builders.tools_data import generate
 
     records = generate(args.count, args.tools, protocol=args.protocol, seed=args.seed, questions=args.questions)
     count = write_jsonl(args.out, records)

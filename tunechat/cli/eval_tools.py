@@ -2,12 +2,14 @@
 word problems with a correct calculator call and a correct final answer, next to the base
 model's rate. Default tasks: held-out word problems (phrasings no training record uses).
 
-Registered by `sdk/cli/eval.py` (`register_eval_tools(kinds)`); the work is `agents.evaluate`."""
+Registered by `tunechat/cli/eval.py` (`register_eval_tools(kinds)`); the work is `agents.evaluate`."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+
+from agents import PROTOCOLS
 
 
 def register_eval_tools(kinds: argparse._SubParsersAction) -> None:
@@ -21,7 +23,7 @@ def register_eval_tools(kinds: argparse._SubParsersAction) -> None:
                         help='JSONL of {"question": ..., "answer": NUMBER}; default: --count held-out word problems')
     parser.add_argument("--count", type=int, default=50, help="number of generated tasks (default 50)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the generated tasks (default 1)")
-    parser.add_argument("--protocol", default="internlm2", choices=["internlm2", "react"], help="agent protocol")
+    parser.add_argument("--protocol", default="internlm2", choices=PROTOCOLS, help="agent protocol")
     parser.add_argument("--json", action="store_true", help="print the full reports (every task) as JSON")
     parser.set_defaults(run=run_tools)
 
@@ -29,7 +31,7 @@ def register_eval_tools(kinds: argparse._SubParsersAction) -> None:
 def run_tools(args: argparse.Namespace) -> int:
     import sdk
     from agents.evaluate import evaluate_tool_use, read_tasks
-    from datasets_builders.tools_data import arithmetic_tasks
+    from agents.tools_data import arithmetic_tasks
 
     tasks = read_tasks(args.tasks) if args.tasks else arithmetic_tasks(args.count, seed=args.seed)
     progress = sys.stderr.isatty()

@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from sdk.cli.common import add_generation_args, add_model_args, generation_config, load_engine
 from sdk.errors import TunechatError
+from tunechat.options import add_generation_args, add_model_args, generation_config, load_engine
 
 
 def register(sub: argparse._SubParsersAction) -> None:

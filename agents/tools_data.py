@@ -1,6 +1,6 @@
 """Tool-call conversations for fine-tuning an agent (`tunechat data tools`).
 
-Each record is DESIGN.md's `messages` form plus the tools and protocol it is meant for:
+Each record is the `messages` form (docs/architecture.md) plus the tools and protocol it is meant for:
     {"messages": [user, assistant call (name plugin|interpreter), environment result, ...,
                   assistant answer], "tools": [...], "protocol": "internlm2"}
 rendered for training by `agents.render_record` (the agent's own prompt code path).
@@ -20,7 +20,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from agents import PROTOCOLS
+from agents import check_protocol
 from agents.tools import resolve_tools, tool_names
 from sdk.errors import TunechatError
 
@@ -543,8 +543,7 @@ def generate(count: int, tools: Iterable[str] = ("calculator",), protocol: str =
     """`count` conversations for `tools` (names: calculator, solve, python) and `protocol`, each
     with `questions` user questions in a row (later ones see the earlier turns, as in a chat
     with the agent; the tool descriptions are then shared by several answers)."""
-    if protocol not in PROTOCOLS:
-        raise TunechatError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
+    check_protocol(protocol)
     if count < 1 or questions < 1:
         raise TunechatError(f"count and questions must be at least 1, got {count} and {questions}")
     actions = {action.name: action for action in resolve_tools(tools)}

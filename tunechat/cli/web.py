@@ -12,49 +12,8 @@ import importlib.util
 import os
 import sys
 
-from sdk.cli.common import add_generation_args, add_model_args
 from sdk.errors import TunechatError
-
-
-def add_page_args(parser: argparse.ArgumentParser) -> None:
-    """The flags the page itself understands: shared by `tunechat web` and `web_demo.py`."""
-    add_model_args(parser)
-    parser.add_argument("--system", default=None, help="system prompt (default: the model's own, from its tunechat.json)")
-    add_generation_args(parser)
-
-
-class _PageParser(argparse.ArgumentParser):
-    """A bad flag given to the page becomes a TunechatError the page shows, not a SystemExit."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise TunechatError(f"web_demo.py arguments: {message}")
-
-
-def parse_page_args(argv: list[str]) -> argparse.Namespace:
-    """The page's settings from the script arguments after `streamlit run web_demo.py --`."""
-    parser = _PageParser(prog="web_demo.py", add_help=False)
-    add_page_args(parser)
-    return parser.parse_args(argv)
-
-
-def page_argv(args: argparse.Namespace) -> list[str]:
-    """The parsed page flags turned back into arguments, so `tunechat web` can hand them to the
-    page (only the flags that differ from their defaults)."""
-    parser = argparse.ArgumentParser(add_help=False)
-    add_page_args(parser)
-    argv: list[str] = []
-    for action in parser._actions:
-        value = getattr(args, action.dest, action.default)
-        if value == action.default:
-            continue
-        if not action.option_strings:
-            argv.insert(0, str(value))  # the positional MODEL goes first
-        elif action.nargs == 0:
-            argv.append(action.option_strings[0])  # a store_true switch
-        else:
-            values = value if isinstance(value, list) else [value]
-            argv += [action.option_strings[0], *map(str, values)]
-    return argv
+from tunechat.options import add_page_args, page_argv
 
 
 def register(sub: argparse._SubParsersAction) -> None:

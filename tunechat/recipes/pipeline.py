@@ -1,0 +1,123 @@
+"""The one demo pipeline, in the layout every demo writes:
+
+    DIR/data/      train.jsonl and the held-out evaluation data
+    DIR/train/     adapter/, checkpoints/, logs/ (loss.png)
+    DIR/merged/    the merged model
+    DIR/report.md  before/after (微调前 / 微调后); DIR/metrics.json the same as data
+
+A recipe says what its data, evaluation, training overrides and report are; the pipeline runs the
+five phases in order, times them and writes the outputs atomically."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from datasets_builders.atomic import write_text_atomic
+from sdk.engines import BaseEngine
+from sdk.training import TrainConfig
+
+
+class Report(Protocol):
+    """An evaluation's result, as the pipeline needs it."""
+
+    def table(self) -> str: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class Recipe(Protocol):
+    output: str
+    titles: tuple[str, str, str, str, str]  # what each phase says it is doing, in order
+
+    def build_data(self, data: Path, base: BaseEngine) -> Path:
+        """Write the training file (and any held-out data) into `data`; return the training file."""
+
+    def evaluate(self, engine: BaseEngine, label: str, baseline: Any | None) -> Report:
+        """Evaluate `engine`; `baseline` is the "before" report when evaluating "after"."""
+
+    def train_overrides(self) -> dict[str, Any]:
+        """TrainConfig fields for this recipe (data, output and resume are the pipeline's)."""
+
+    def report(self, run: "DemoRun") -> str:
+        """report.md's text."""
+
+
+@dataclass
+class DemoRun:
+    """What a finished pipeline knows: the inputs to the report."""
+
+    output: Path
+    config: TrainConfig
+    before: Any = None
+    after: Any = None
+    metrics: dict[str, Any] = field(default_factory=dict)  # the training run's final metrics
+    merge_diff: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def time_line(self) -> str:
+        return " · ".join(f"{k} {v:.0f} s" for k, v in self.timings.items()) + f" · total {sum(self.timings.values()):.0f} s"
+
+
+def run_pipeline(recipe: Recipe) -> tuple[Any, Any, Path]:
+    """Build data, evaluate the base model, fine-tune, merge (verified), evaluate the merged
+    model, and write report.md and metrics.json. Returns (before, after, report path)."""
+    import sdk
+    from sdk.training import finetune
+    from sdk.training.merge import merge
+
+    out = Path(recipe.output)
+    clock = _Clock()
+    say = lambda step, text: print(f"== [{step}/5] {text}", flush=True)  # noqa: E731
+
+    say(1, recipe.titles[0])
+    base = sdk.load()
+    train_file = recipe.build_data(out / "data", base)
+    clock.phase("data")
+
+    say(2, recipe.titles[1])
+    before = recipe.evaluate(base, "before", None)
+    del base
+    clock.phase("before")
+
+    say(3, recipe.titles[2])
+    config = TrainConfig.from_sources(None, **{**recipe.train_overrides(), "data": str(train_file),
+                                               "output": str(out / "train"), "resume": False})
+    result = finetune(config)
+    clock.phase("train")
+
+    say(4, recipe.titles[3])
+    merged = merge(None, result.adapter, out / "merged", force=True)
+    print(f"   merged model matches base + adapter: max logit difference {merged.max_logit_diff:.2e}", flush=True)
+    clock.phase("merge")
+
+    say(5, recipe.titles[4])
+    after = recipe.evaluate(sdk.load(out / "merged"), "after", before)
+    clock.phase("after")
+
+    run = DemoRun(output=out, config=config, before=before, after=after, metrics=result.metrics,
+                  merge_diff=merged.max_logit_diff, timings=clock.timings)
+    report = out / "report.md"
+    write_text_atomic(report, recipe.report(run))
+    write_text_atomic(out / "metrics.json", json.dumps({"before": before.to_dict(), "after": after.to_dict(),
+                                                        "train": result.metrics, "timings": clock.timings},
+                                                       ensure_ascii=False, indent=2) + "\n")
+    return before, after, report
+
+
+def cell(text: str, width: int = 160) -> str:
+    """Text for one markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")[:width]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self.start = time.perf_counter()
+
+    def phase(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = round(now - self.start, 1)
+        self.start = now
+        print(f"== {name} done in {self.timings[name]:.0f} s", flush=True)
