@@ -21,7 +21,7 @@ def self_answers(engine: BaseEngine, questions: list[str], system: str | None = 
     from datasets_builders.identity import trim_to_sentence
 
     head = [{"role": "system", "content": system}] if system else []
-    replies: list[str] = []
+    replies = []
     with tqdm(total=len(questions), desc="base model answering", unit="question", file=sys.stderr,
               disable=not progress) as bar:
         for start in range(0, len(questions), batch_size):
@@ -29,4 +29,4 @@ def self_answers(engine: BaseEngine, questions: list[str], system: str | None = 
             replies += engine.chat_many([[*head, {"role": "user", "content": q}] for q in batch],
                                         temperature=0, max_new_tokens=max_new_tokens, batch_size=batch_size)
             bar.update(len(batch))
-    return [trim_to_sentence(r) if len(engine.encode(r)) >= max_new_tokens else r for r in replies]
+    return [trim_to_sentence(r.text) if r.finish_reason == "length" else r.text for r in replies]

@@ -80,7 +80,9 @@ def correct(answer: str, keywords: str) -> bool:
 
 
 def answer_all(engine: BaseEngine, questions: list[str], max_new_tokens: int) -> list[str]:
-    return engine.chat_many([[{"role": "user", "content": q}] for q in questions], temperature=0, max_new_tokens=max_new_tokens)
+    answers = engine.chat_many([[{"role": "user", "content": q}] for q in questions], temperature=0,
+                               max_new_tokens=max_new_tokens)
+    return [answer.text for answer in answers]
 
 
 def evaluate_identity(engine: BaseEngine, name: str, *, baseline: IdentityReport | None = None,

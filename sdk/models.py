@@ -100,6 +100,9 @@ def resolve_model(model: str | os.PathLike | None, progress: bool = True) -> Pat
     """A model argument → a local checkpoint directory. None (or "embedded") is the default model."""
     if model is None or str(model) in ("", "embedded", EMBEDDED_NAME):
         return embedded_model_path(progress=progress)
+    if str(model).startswith(("http://", "https://")):
+        raise TunechatError(f"model {model}: a server URL can chat, serve agents and be evaluated, but this needs the "
+                            "weights: give a local model directory (or omit it for the embedded model)")
     path = Path(model).expanduser()
     if not path.exists():
         raise TunechatError(f"model {model}: no such directory (give a model directory, or omit it for the embedded {EMBEDDED_NAME})")

@@ -42,10 +42,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from sdk.engines import Engine, Generation
 from sdk.errors import TunechatError
 from sdk.generation import GenerationConfig
+from sdk.tool_calls import ToolCalling, ToolReply, ToolRequestError
 
 # Request fields that change the result in ways this server cannot honour: refused unless
 # they are given with a value that asks for nothing (false, 0, empty, null).
-UNSUPPORTED = ("logprobs", "top_logprobs", "echo", "suffix", "tools", "functions", "logit_bias",
+UNSUPPORTED = ("logprobs", "top_logprobs", "echo", "suffix", "functions", "function_call", "logit_bias",
                "presence_penalty", "frequency_penalty")
 
 
@@ -129,18 +130,46 @@ class _TextPart(BaseModel):
     text: str
 
 
+class _Function(BaseModel):
+    name: str
+    arguments: str
+
+
+class _ToolCall(BaseModel):
+    id: str
+    type: Literal["function"] = "function"
+    function: _Function
+
+
 class ChatMessage(BaseModel):
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[_TextPart]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[_TextPart] | None = None
+    tool_calls: list[_ToolCall] | None = None  # an assistant's calls
+    tool_call_id: str | None = None  # a tool result's call
+
+    def text(self) -> str:
+        if self.content is None:
+            return ""
+        return self.content if isinstance(self.content, str) else "".join(part.text for part in self.content)
 
     def as_message(self) -> dict[str, str]:
-        content = self.content if isinstance(self.content, str) else "".join(part.text for part in self.content)
-        return {"role": "system" if self.role == "developer" else self.role, "content": content}
+        return {"role": "system" if self.role == "developer" else self.role, "content": self.text()}
+
+    def as_openai(self) -> dict[str, Any]:
+        """The message with its tool fields, for the tool-calling renderer."""
+        return {"role": self.role, "content": self.text(), "tool_call_id": self.tool_call_id,
+                "tool_calls": [call.model_dump() for call in self.tool_calls or []]}
 
 
 class ChatRequest(_Request):
     prompt_field = "messages"
     messages: list[ChatMessage] = Field(min_length=1)
+    tools: list[Any] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+
+    def uses_tools(self) -> bool:
+        return bool(self.tools) or any(m.role == "tool" or m.tool_calls for m in self.messages)
 
 
 class CompletionRequest(_Request):
@@ -168,9 +197,13 @@ class _Shape:
     id_prefix: str
     chat: bool
 
-    def choice(self, text: str, finish_reason: str | None) -> dict[str, Any]:
-        body = {"message": {"role": "assistant", "content": text}} if self.chat else {"text": text}
-        return {"index": 0, **body, "logprobs": None, "finish_reason": finish_reason}
+    def choice(self, text: str, finish_reason: str | None, tool_calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        if not self.chat:
+            return {"index": 0, "text": text, "logprobs": None, "finish_reason": finish_reason}
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if tool_calls:
+            message = {"role": "assistant", "content": text or None, "tool_calls": tool_calls}
+        return {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
 
     def chunk_choice(self, text: str | None, finish_reason: str | None) -> dict[str, Any]:
         if self.chat:
@@ -249,9 +282,13 @@ class Worker:
 
 # ---- the app ---------------------------------------------------------------------------------
 
-def create_app(engine: Engine, api_key: str | None = None, model_name: str | None = None) -> FastAPI:
+def create_app(engine: Engine, api_key: str | None = None, model_name: str | None = None,
+               tool_calling: ToolCalling | None = None) -> FastAPI:
     """The ASGI app serving `engine` under the name `model_name` (default: the engine's).
-    With `api_key`, every endpoint but /health wants `Authorization: Bearer <api_key>`."""
+    With `api_key`, every endpoint but /health wants `Authorization: Bearer <api_key>`.
+    With `tool_calling` (`agents.openai_tools.OpenAITools` for the model's protocol), chat
+    requests may carry `tools`, `tool_choice`, assistant `tool_calls` and `role: "tool"`
+    messages; without it they are refused with a 400."""
     name = model_name or engine.name
     created = int(time.time())
     worker = Worker()
@@ -282,6 +319,17 @@ def create_app(engine: Engine, api_key: str | None = None, model_name: str | Non
     @app.post("/v1/chat/completions", dependencies=guarded)
     async def chat_completions(request: Request) -> Any:
         body = await _parse(request, ChatRequest)
+        if body.uses_tools():
+            if tool_calling is None:
+                raise APIError(400, "this server was started without tool calling: install 'tunechat[agents]' and "
+                               "restart it", param="tools", code="unsupported_parameter")
+            specs = body.tools or []
+            try:
+                prompt = tool_calling.prompt([m.as_openai() for m in body.messages], specs, body.tool_choice)
+            except ToolRequestError as exc:
+                raise APIError(400, str(exc), param=exc.param, code="invalid_value") from None
+            turn = _ToolTurn(tool_calling, prompt.prefill, specs, body.tool_choice != "none")
+            return await respond(body, prompt.text, CHAT, turn, prompt.stop_words)
         prompt = engine.render([m.as_message() for m in body.messages])
         return await respond(body, prompt, CHAT)
 
@@ -290,37 +338,84 @@ def create_app(engine: Engine, api_key: str | None = None, model_name: str | Non
         body = await _parse(request, CompletionRequest)
         return await respond(body, body.prompt, TEXT)
 
-    async def respond(body: _Request, prompt: str, shape: _Shape) -> Any:
+    async def respond(body: _Request, prompt: str, shape: _Shape, turn: _ToolTurn | None = None,
+                      tool_stops: list[str] = ()) -> Any:
         """Validate everything before answering, so every client error is a 4xx, streamed or not."""
         if body.model not in (None, name):
             raise APIError(404, f"the model {body.model!r} does not exist: this server serves {name!r}",
                            param="model", code="model_not_found")
         body.check_supported()
         settings = body.settings(engine, len(engine.encode(prompt)))
+        settings = settings.replace(stop_words=[*settings.stop_words, *tool_stops])
         generation = engine.generate(prompt, settings)  # lazy: nothing runs until the worker iterates it
         head = {"id": f"{shape.id_prefix}-{uuid.uuid4().hex}", "created": int(time.time()), "model": name}
         if body.stream:
             usage = bool(body.stream_options and body.stream_options.include_usage)
-            events = _stream_events(worker.pieces(generation), generation, {**head, "object": shape.chunk_object}, shape, usage)
+            events = _stream_events(worker.pieces(generation), generation, {**head, "object": shape.chunk_object}, shape,
+                                    usage, turn)
             return StreamingResponse(events, media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         text = "".join([piece async for piece in worker.pieces(generation)])
-        return {**head, "object": shape.object, "choices": [shape.choice(text, generation.finish_reason)],
-                "usage": _usage(generation)}
+        if turn is None:
+            choice = shape.choice(text, generation.finish_reason)
+        else:
+            reply = turn.understood(text)
+            choice = shape.choice(reply.content, "tool_calls" if reply.tool_calls else generation.finish_reason,
+                                  reply.tool_calls)
+        return {**head, "object": shape.object, "choices": [choice], "usage": _usage(generation)}
 
     return app
 
 
+@dataclass
+class _ToolTurn:
+    """A tools request's reply in the making: the reply is the prefill plus what is generated."""
+
+    calling: ToolCalling
+    prefill: str
+    tools: list[Any]
+    calls_allowed: bool  # False for tool_choice "none"
+
+    def understood(self, generated: str) -> ToolReply:
+        reply = self.calling.parse(self.prefill + generated, self.tools)
+        if reply.tool_calls and not self.calls_allowed:
+            return ToolReply(content=self.prefill + generated)
+        return reply
+
+
 async def _stream_events(pieces: AsyncIterator[str], generation: Generation, head: dict[str, Any],
-                         shape: _Shape, include_usage: bool) -> AsyncIterator[str]:
-    """The SSE body: (chat: a role chunk), a chunk per piece, a finishing chunk, usage, [DONE]."""
+                         shape: _Shape, include_usage: bool, turn: _ToolTurn | None = None) -> AsyncIterator[str]:
+    """The SSE body: (chat: a role chunk), a chunk per piece, a finishing chunk, usage, [DONE].
+    With tools, content streams as far as it is surely prose; once the reply is complete, its
+    remaining content and then its tool calls follow, as OpenAI streams them."""
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> str:
+        return _sse({**head, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]})
+
     try:
         if shape.chat:
-            yield _sse({**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                             "logprobs": None, "finish_reason": None}]})
+            yield chunk({"role": "assistant", "content": ""})
+        generated = sent = ""
         async for piece in pieces:
-            yield _sse({**head, "choices": [shape.chunk_choice(piece, None)]})
-        yield _sse({**head, "choices": [shape.chunk_choice(None, generation.finish_reason)]})
+            if turn is None:
+                yield _sse({**head, "choices": [shape.chunk_choice(piece, None)]})
+                continue
+            generated += piece
+            prose = turn.calling.content(turn.prefill + generated)
+            if len(prose) > len(sent) and prose.startswith(sent):
+                yield chunk({"content": prose[len(sent):]})
+                sent = prose
+        finish = generation.finish_reason
+        if turn is not None:
+            reply = turn.understood(generated)
+            if reply.content.startswith(sent) and len(reply.content) > len(sent):
+                yield chunk({"content": reply.content[len(sent):]})
+            for index, call in enumerate(reply.tool_calls):
+                function = call["function"]
+                yield chunk({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
+                                             "function": {"name": function["name"], "arguments": ""}}]})
+                yield chunk({"tool_calls": [{"index": index, "function": {"arguments": function["arguments"]}}]})
+            finish = "tool_calls" if reply.tool_calls else finish
+        yield _sse({**head, "choices": [shape.chunk_choice(None, finish)]})
         if include_usage:
             yield _sse({**head, "choices": [], "usage": _usage(generation)})
     except Exception as exc:  # the status line is sent already: report in the stream, as vLLM does

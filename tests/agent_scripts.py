@@ -5,6 +5,7 @@ and the settings it was called with. Replies are cut at the first stop word, as 
 cut them. Once the script is used up it hands over to a real engine, if one was given."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -21,16 +22,21 @@ class ScriptedEngine(BaseEngine):
         self.name = engine.name if engine is not None else "scripted"
         self.stop_words = []
         self.generation = engine.generation if engine is not None else GenerationConfig()
+        self.context_length = engine.context_length if engine is not None else 4096
+
+    def encode(self, text: str) -> list[int]:
+        """The real engine's tokens (the server measures prompts with them)."""
+        return self.engine.encode(text)
 
     def generate(self, prompt: str, config: GenerationConfig | None = None, **settings: Any) -> Generation:
         self.prompts.append(prompt)
-        self.calls.append(settings)
+        self.calls.append({**(dataclasses.asdict(config) if config is not None else {}), **settings})
         if not self.replies:
             if self.engine is None:
                 raise AssertionError(f"the script ran out of replies; prompt was:\n{prompt}")
             return self.engine.generate(prompt, config, **settings)
         reply = self.replies.pop(0)
-        stops = [reply.find(w) for w in settings.get("stop_words", []) if w in reply]
+        stops = [reply.find(w) for w in self.calls[-1].get("stop_words", []) if w in reply]
         if stops:
             reply = reply[: min(stops)]
 

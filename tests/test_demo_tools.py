@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tests.conftest import run_cli
-from tunechat.cli.agent import trained_agent
+from tunechat.options import trained_agent
 from tunechat.recipes.tools import ToolDemoSettings, run_tool_demo
 
 

@@ -148,3 +148,14 @@ def test_bad_model_paths_are_clear_errors(tmp_path):
         sdk.load(tmp_path)
     with pytest.raises(TunechatError, match="bits must be 4, 8"):
         sdk.load(bits=3)
+
+
+def test_chat_many_gives_what_chat_gives_with_finish_reasons_and_counts(engine):
+    questions = ["What is the capital of France?", "Write a long story about a dragon and a knight."]
+    many = engine.chat_many([[{"role": "user", "content": q}] for q in questions], temperature=0, max_new_tokens=24)
+    for question, batched in zip(questions, many):
+        single = engine.stream([{"role": "user", "content": question}], temperature=0, max_new_tokens=24)
+        single.result()
+        assert (batched.text, batched.finish_reason, batched.completion_tokens) == (
+            single.text, single.finish_reason, single.completion_tokens)
+    assert [g.finish_reason for g in many] == ["stop", "length"]

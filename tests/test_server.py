@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import socket
 import threading
 import time
@@ -193,7 +194,10 @@ BAD = {
     "temperature 3": ("chat/completions", {"messages": user("hi"), "temperature": 3}, 400, "temperature"),
     "top_p 0": ("completions", {"prompt": "hi", "top_p": 0}, 400, "top_p"),
     "seed 2**70": ("completions", {"prompt": "hi", "seed": 2**70}, 400, "seed"),
-    "a tool role": ("chat/completions", {"messages": [{"role": "tool", "content": "x"}]}, 400, "messages.0.role"),
+    "a tool result without its call": ("chat/completions", {"messages": [{"role": "tool", "content": "x"}]}, 400,
+                                       "messages[0].tool_call_id"),
+    "a function call (legacy)": ("chat/completions", {"messages": user("hi"), "functions": [{"name": "f"}]}, 400,
+                                 "functions"),
     "two users in a row": ("chat/completions", {"messages": user("a") + user("b")}, 400, None),
     "logprobs": ("chat/completions", {"messages": user("hi"), "logprobs": True}, 400, "logprobs"),
     "over-long prompt": ("chat/completions", {"messages": user("word " * 9000)}, 400, "messages"),
@@ -360,3 +364,81 @@ def test_agent_tool_turn_through_the_server(server, agent_runs):
     for kind, args, result, state in run["actions"]:
         assert (kind, args, state.name) == ("Calculator", {"expression": "37 * 91"}, "SUCCESS")
         assert "3367" in str(result)
+
+
+# ---- every command that takes a MODEL, with the server's URL -----------------------------------
+
+def test_eval_identity_over_the_server_asks_the_served_model(server, engine, tmp_path):
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text("".join(json.dumps({"conversation": [{"input": q, "output": "-"}]}) + "\n"
+                                 for q in ("Who are you?", "你是谁？")), encoding="utf-8")
+    result = run_cli("eval", "identity", server.url, "--name", "Alice", "--questions", str(questions), "--json",
+                     env={"TUNECHAT_API_KEY": KEY})
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)["model"]
+    served = [row["answer"] for row in report["identity"]]
+    assert served == [engine.chat(user(q), temperature=0, max_new_tokens=40) for q in ("Who are you?", "你是谁？")]
+    assert report["retention"] is not None and 0 <= report["retention"] <= 1
+
+
+def test_eval_tools_over_the_server_runs_the_agent_on_the_served_model(server, tmp_path, agent_runs):
+    needs_lagent(agent_runs)
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(json.dumps({"question": "What is 37 * 91?", "answer": 3367}) + "\n")
+    result = run_cli("eval", "tools", server.url, "--tasks", str(tasks), "--json", env={"TUNECHAT_API_KEY": KEY})
+    assert result.returncode == 0, result.stderr
+    reports = json.loads(result.stdout)
+    # The base (in process) and the served model are the same weights: the same transcript.
+    assert reports["model"]["results"][0]["response"] == reports["base"]["results"][0]["response"]
+
+
+def test_data_identity_regularizes_with_the_served_model(server, tmp_path):
+    out = tmp_path / "identity.jsonl"
+    result = run_cli("data", "identity", "--name", "Alice", "--size", "4", "--regularize-with", server.url,
+                     "--regularize-count", "2", "--regularize-max-tokens", "24", "-o", str(out),
+                     env={"TUNECHAT_API_KEY": KEY})
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(records) == 6
+    remote = sdk.load(server.url, api_key=KEY)
+    regularization = [r["conversation"][0] for r in records if "Alice" not in r["conversation"][0]["output"]]
+    assert len(regularization) == 2
+    for turn in regularization:
+        answer = remote.stream(user(turn["input"]), temperature=0, max_new_tokens=24)
+        answer.result()
+        assert turn["output"] in answer.text and (answer.finish_reason == "length" or turn["output"] == answer.text)
+
+
+def test_tunechat_agent_talks_to_the_server(server, engine, agent_runs):
+    needs_lagent(agent_runs)
+    from agents import AgentChat, build_agent
+
+    result = run_cli("agent", server.url, "--tools", "calculator", "--temperature", "0", "--max-new-tokens", "24",
+                     stdin="Hello!\n", env={"TUNECHAT_API_KEY": KEY})
+    assert result.returncode == 0, result.stderr
+    local = AgentChat(build_agent(engine, tools=["calculator"], temperature=0, max_new_tokens=24), engine)
+    assert result.stdout == local.send("Hello!") + "\n"
+
+
+def test_the_web_page_chats_with_the_server(server, engine, monkeypatch):
+    pytest.importorskip("streamlit")
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("TUNECHAT_API_KEY", KEY)
+    monkeypatch.setattr("sys.argv", ["web_demo.py", server.url, "--temperature", "0", "--max-new-tokens", str(MAX)])
+    app = AppTest.from_file(str(ROOT / "web_demo.py"), default_timeout=300)
+    app.run()
+    assert not app.exception and "served remotely" in app.caption[0].value
+    app.chat_input[0].set_value(QUESTIONS[0]).run()
+    assert not app.exception
+    answers = ["\n".join(md.value for md in m.markdown) for m in app.chat_message if m.name == "assistant"]
+    assert answers == [engine.chat(user(QUESTIONS[0]), **GREEDY)]
+
+
+@pytest.mark.parametrize("command", [["train", "--model", "URL", "--data", "x.jsonl"], ["merge", "URL", "adapter", "out"]])
+def test_train_and_merge_say_they_need_a_local_model(server, command):
+    result = run_cli(*[server.url if part == "URL" else part for part in command])
+    assert result.returncode == 1 and "needs the weights: give a local model directory" in result.stderr
+    assert result.stderr.count("\n") == 1

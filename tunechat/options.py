@@ -4,11 +4,13 @@ serve, eval) and by the pages (`web_demo.py`): the flags, and the one mapping fr
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from sdk.engines import BaseEngine
 from sdk.errors import TunechatError
 from sdk.generation import GenerationConfig
+from sdk.metadata import read_metadata
 
 
 def add_model_args(parser: argparse.ArgumentParser, positional: bool = True) -> None:
@@ -106,3 +108,12 @@ def page_argv(args: argparse.Namespace) -> list[str]:
             values = value if isinstance(value, list) else [value]
             argv += [action.option_strings[0], *map(str, values)]
     return argv
+
+
+def trained_agent(args: argparse.Namespace) -> dict[str, Any]:
+    """The tools and protocol a tool fine-tune recorded in the adapter's or model's tunechat.json
+    ({} for other models): serving them by default is serving what was trained."""
+    for directory in (args.adapter, args.model):
+        if directory and Path(directory).is_dir() and (agent := read_metadata(directory).get("agent")):
+            return agent
+    return {}

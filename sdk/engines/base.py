@@ -36,6 +36,14 @@ class Generation:
         """Stop early (e.g. the user pressed Ctrl-C); the model is free again at once."""
         self._pieces.close()
 
+    @classmethod
+    def finished(cls, text: str, finish_reason: str, prompt_tokens: int = 0, completion_tokens: int = 0) -> "Generation":
+        """A generation that is already complete (from a batch)."""
+        done = cls(lambda out: iter(()))
+        done.text, done.finish_reason = text, finish_reason
+        done.prompt_tokens, done.completion_tokens = prompt_tokens, completion_tokens
+        return done
+
     def result(self) -> str:
         for _ in self:
             pass
@@ -72,11 +80,18 @@ class BaseEngine(ABC):
         return self.stream(messages, config, **overrides).result()
 
     def chat_many(self, conversations: list[list[Message]], config: GenerationConfig | None = None,
-                  **overrides: Any) -> list[str]:
-        """Answer many conversations (evaluations, data building). One at a time here; engines
-        that can batch override it, with the same answers as `chat` under greedy decoding."""
+                  batch_size: int = 128, **overrides: Any) -> list[Generation]:
+        """Answer many conversations (evaluations, data building): finished Generations, in order
+        (`text`, `finish_reason`, token counts). One at a time here; engines that can batch
+        override it (at most `batch_size` at once), with the same answers as `chat` under greedy
+        decoding."""
         settings = self.settings(config, **overrides)
-        return [self.chat(messages, settings) for messages in conversations]
+        return [self._answered(messages, settings) for messages in conversations]
+
+    def _answered(self, messages: list[Message], settings: GenerationConfig) -> Generation:
+        generation = self.stream(messages, settings)
+        generation.result()
+        return generation
 
     def with_system(self, messages: list[Message]) -> list[Message]:
         """Messages with the model's own system prompt first, unless they bring one."""

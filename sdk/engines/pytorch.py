@@ -91,7 +91,7 @@ class Engine(BaseEngine):
         return self._generate(self.fit_prompt(messages, settings.max_new_tokens), settings)
 
     def chat_many(self, conversations: list[list[Message]], config: GenerationConfig | None = None,
-                  batch_size: int = 128, **overrides: Any) -> list[str]:
+                  batch_size: int = 128, **overrides: Any) -> list[Generation]:
         """Answer many conversations, `batch_size` at a time (left-padded batches through HF
         `generate`): several times the throughput of one by one for evaluations and data
         building, where nobody watches a stream. Decoding is bound by reading the weights, so a
@@ -100,7 +100,7 @@ class Engine(BaseEngine):
 
         settings = self.settings(config, **overrides)
         prompts = [self.fit_prompt(messages, settings.max_new_tokens) for messages in conversations]
-        answers: list[str] = []
+        answers: list[Generation] = []
         sampling = {"do_sample": False} if settings.temperature == 0 else {
             "do_sample": True, "temperature": settings.temperature, "top_k": settings.top_k, "top_p": settings.top_p}
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self._eos_ids)
@@ -120,14 +120,21 @@ class Engine(BaseEngine):
                     answers.append(self._detokenize(prompt, row, settings))
         return answers
 
-    def _detokenize(self, prompt: list[int], tokens: list[int], settings: GenerationConfig) -> str:
-        """Generated ids → answer text, ending at EOS or a stop word exactly as streaming does."""
+    def _detokenize(self, prompt: list[int], tokens: list[int], settings: GenerationConfig) -> Generation:
+        """Generated ids → a finished Generation, ending at EOS or a stop word exactly as streaming does."""
         text = TextStream(self.tokenizer, [*settings.stop_words, *self.stop_words, *self._end_words], prompt)
+        finish, count = "length", 0
         for token in tokens:
-            if token in self._eos_ids or text.stopped:
+            count += 1
+            if token in self._eos_ids:
+                finish = "stop"
                 break
             text.push(token)
-        return text.text
+            if text.stopped:
+                finish = "stop"
+                break
+        answer = text.text if finish == "stop" else text.text + text.finish()
+        return Generation.finished(answer, finish, prompt_tokens=len(prompt), completion_tokens=count)
 
     def generate(self, prompt: str, config: GenerationConfig | None = None, **overrides: Any) -> Generation:
         """Continue a raw prompt (no template applied): for agents and /v1/completions."""

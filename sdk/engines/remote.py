@@ -71,13 +71,13 @@ class RemoteEngine(BaseEngine):
         return self._generation("chat/completions", {"messages": self.with_system(messages)}, settings)
 
     def chat_many(self, conversations: list[list[Message]], config: GenerationConfig | None = None,
-                  concurrency: int = 8, **overrides: Any) -> list[str]:
-        """Answer many conversations, `concurrency` requests in flight at once: a batching server
-        (vLLM, LMDeploy) answers them together; `tunechat serve` queues them. Answers come back in
-        the conversations' order."""
+                  batch_size: int = 128, **overrides: Any) -> list[Generation]:
+        """Answer many conversations, up to `batch_size` (at most 16) requests in flight at once:
+        a batching server (vLLM, LMDeploy) answers them together; `tunechat serve` queues them.
+        Answers come back in the conversations' order."""
         settings = self.settings(config, **overrides)
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            return list(pool.map(lambda messages: self.chat(messages, settings), conversations))
+        with ThreadPoolExecutor(max_workers=max(1, min(batch_size, 16))) as pool:
+            return list(pool.map(lambda messages: self._answered(messages, settings), conversations))
 
     def generate(self, prompt: str, config: GenerationConfig | None = None, **overrides: Any) -> Generation:
         """Continue a raw prompt (no template applied), through /v1/completions."""

@@ -55,6 +55,8 @@ def merge(
     if dtype not in TOLERANCE:
         raise TunechatError(f"--dtype must be one of {', '.join(TOLERANCE)}, got {dtype!r}")
     quiet_transformers()
+    if base is not None:
+        resolve_model(base)  # a bad BASE (a server URL, a missing directory) is named before the adapter
     adapter = Path(adapter)
     if not (adapter / "adapter_config.json").is_file():
         raise TunechatError(f"adapter {adapter}: not a PEFT adapter directory (no adapter_config.json)")

@@ -8,11 +8,9 @@ one message per line in, one transcript per message out. `tunechat chat --lagent
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import Any
 
 from agents import PROTOCOLS
-from tunechat.options import add_generation_args, add_model_args, generation_config
+from tunechat.options import add_generation_args, add_model_args, generation_config, trained_agent
 from tunechat.terminal import run_agent
 
 
@@ -40,14 +38,3 @@ def run(args: argparse.Namespace) -> int:
     trained = trained_agent(args)
     return run_agent(args, generation_config(args), tools=args.tools or trained.get("tools") or ["calculator"],
                      protocol=args.protocol or trained.get("protocol") or "internlm2", system=args.system)
-
-
-def trained_agent(args: argparse.Namespace) -> dict[str, Any]:
-    """The tools and protocol a tool fine-tune recorded in the adapter's or model's tunechat.json
-    ({} for other models): serving them by default is serving what was trained."""
-    from sdk.metadata import read_metadata
-
-    for directory in (args.adapter, args.model):
-        if directory and Path(directory).is_dir() and (agent := read_metadata(directory).get("agent")):
-            return agent
-    return {}

@@ -7,14 +7,21 @@ and so does tunechat itself: `tunechat chat http://127.0.0.1:8000/v1`, `sdk.load
 
 The generation flags set the server's defaults; a request's own fields override them. Requests
 are answered one at a time (one model on one machine); for many users on GPUs, serve the merged
-model with vLLM or LMDeploy instead (see docs/serving.md)."""
+model with vLLM or LMDeploy instead (see docs/serving.md).
+
+OpenAI function calling: chat requests may carry `tools`, `tool_choice`, assistant `tool_calls`
+and `role: "tool"` messages. They are rendered through the agent protocol the model was tuned
+with (`--protocol`), exactly as the Lagent agent prompts it, and the model's call comes back as
+`tool_calls` (docs/serving.md says what each protocol supports)."""
 from __future__ import annotations
 
 import argparse
 import os
 
+from agents import PROTOCOLS
 from sdk.errors import TunechatError
-from tunechat.options import add_generation_args, add_model_args, generation_config, load_engine
+from sdk.tool_calls import ToolCalling
+from tunechat.options import add_generation_args, add_model_args, generation_config, load_engine, trained_agent
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--served-model-name", default=None,
                         help="the model name clients use and /v1/models lists (default: the model's own name)")
     parser.add_argument("--system", default=None, help="system prompt for requests that bring none (default: the model's own)")
+    parser.add_argument("--protocol", default=None, choices=PROTOCOLS,
+                        help="the tool protocol for OpenAI function calling (`tools` in requests): default the "
+                             "fine-tune's, as its tunechat.json records, else internlm2")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                         help="server log verbosity, on stderr (default info: one line per request)")
     add_generation_args(parser)
@@ -45,10 +55,22 @@ def run(args: argparse.Namespace) -> int:
     config = generation_config(args)
     sock = listen(args.host, args.port)  # a busy port fails now, not after loading the model
     engine = load_engine(args, config, system=args.system)
-    app = create_app(engine, api_key=args.api_key, model_name=args.served_model_name)
+    app = create_app(engine, api_key=args.api_key, model_name=args.served_model_name, tool_calling=_tool_calling(args))
 
     def ready(url: str) -> None:
         print(f"Serving {args.served_model_name or engine.name} at {url} (OpenAI-compatible; Ctrl-C stops)", flush=True)
 
     serve(app, sock, log_level=args.log_level, ready=ready)
     return 0
+
+
+def _tool_calling(args: argparse.Namespace) -> "ToolCalling | None":
+    """OpenAI function calling over the protocol the model was tuned with (None without lagent:
+    tool requests are then refused in one line)."""
+    import importlib.util
+
+    if importlib.util.find_spec("lagent") is None:
+        return None
+    from agents.openai_tools import OpenAITools
+
+    return OpenAITools(args.protocol or trained_agent(args).get("protocol") or "internlm2")
