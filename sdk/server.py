@@ -534,6 +534,8 @@ class ServerProcess:
     def __exit__(self, *exc: Any) -> None:
         self._stop()
         self.log.close()
+        if self.process is not None and self.process.stdout is not None:
+            self.process.stdout.close()
 
     def _stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
