@@ -47,6 +47,36 @@ def test_loss_is_only_on_answers_and_their_end_of_turn_in_every_turn(engine):
     assert engine.tokenizer.decode(trained) == "four<|im_end|>six<|im_end|>"
 
 
+def test_an_over_long_sample_keeps_its_answers_end_by_default(engine):
+    long = {"messages": [{"role": "user", "content": "Tell me about the sea. " * 60},
+                         {"role": "assistant", "content": "The sea is vast."}]}
+    kept = encode_sample(long, engine.tokenizer, None, 64)
+    assert kept["overlong"] and len(kept["input_ids"]) == 64
+    trained = [t for t, label in zip(kept["input_ids"], kept["labels"]) if label != IGNORE]
+    assert engine.tokenizer.decode(trained) == "The sea is vast.<|im_end|>"  # the end-of-turn survives
+    cut = encode_sample(long, engine.tokenizer, None, 64, overlength="cut")
+    assert len(cut["input_ids"]) == 64 and all(label == IGNORE for label in cut["labels"])  # the answer is gone
+    whole = encode_sample(long, engine.tokenizer, None, 64, overlength="skip")
+    assert whole["overlong"] and len(whole["input_ids"]) > 64
+    short = encode_sample({"messages": [{"role": "user", "content": "hi"},
+                                       {"role": "assistant", "content": "hello"}]},
+                          engine.tokenizer, None, 64)
+    assert not short["overlong"]
+
+
+@pytest.mark.parametrize("policy, kept", [("keep_end", 2), ("skip", 1)])
+def test_over_long_samples_are_counted_and_handled_as_the_policy_says(engine, tmp_path, policy, kept):
+    from sdk.training.data import read_samples, tokenized_dataset
+
+    path = tmp_path / "mixed.jsonl"
+    rows = [{"conversation": [{"input": "Tell me about the sea. " * 60, "output": "The sea is vast."}]},
+            {"conversation": [{"input": "hi", "output": "hello"}]}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    dataset, overlong = tokenized_dataset(read_samples(path), path, engine.tokenizer, None, 64, policy)
+    assert overlong == 1 and len(dataset) == kept and "overlong" not in dataset.column_names
+    assert max(len(ids) for ids in dataset["input_ids"]) <= 64
+
+
 def test_agent_records_are_trained_on_the_agents_own_rendering(engine, tmp_path):
     from agents import render_record
     from agents.tools_data import generate

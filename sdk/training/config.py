@@ -16,6 +16,9 @@ def _doc(default: Any, help: str, **kwargs: Any) -> Any:
     return field(default=default, metadata={"help": help, **kwargs})
 
 
+OVERLENGTH = ("keep_end", "cut", "skip")
+
+
 @dataclass
 class TrainConfig:
     # --- what to train -------------------------------------------------------------------------
@@ -38,7 +41,9 @@ class TrainConfig:
     max_steps: int = _doc(0, "optimizer steps; 0 = use epochs")
     batch_size: int = _doc(8, "samples per step per process")
     grad_accum: int = _doc(1, "gradient accumulation steps")
-    max_length: int = _doc(512, "samples are cut to this many tokens")
+    max_length: int = _doc(512, "longest sample in tokens; see overlength")
+    overlength: str = _doc("keep_end", "a sample longer than max_length: keep_end (drop its oldest tokens, so its last "
+                           "answer keeps its end-of-turn), cut (keep its start: the answer loses its end) or skip it")
     packing: bool = _doc(True, "concatenate a batch's samples into one padding-free row; they never attend to each other")
     warmup_ratio: float = _doc(0.03, "fraction of steps spent warming the learning rate up")
     scheduler: str = _doc("cosine", "learning-rate schedule: cosine, linear, constant, constant_with_warmup")
@@ -71,6 +76,7 @@ class TrainConfig:
             ("batch_size", self.batch_size >= 1, ">= 1"),
             ("grad_accum", self.grad_accum >= 1, ">= 1"),
             ("max_length", self.max_length >= 16, ">= 16"),
+            ("overlength", self.overlength in OVERLENGTH, ", ".join(OVERLENGTH)),
             ("epochs", self.max_steps > 0 or self.epochs > 0, "> 0 (or set max_steps)"),
             ("scheduler", self.scheduler in ("cosine", "linear", "constant", "constant_with_warmup"), "cosine, linear, constant or constant_with_warmup"),
         ]

@@ -66,8 +66,12 @@ def agent_settings(samples: list[dict[str, Any]]) -> dict[str, Any] | None:
     return {"protocol": agent[0]["protocol"], "tools": tools}
 
 
-def encode_sample(sample: dict[str, Any], tokenizer: Any, template: Template | None, max_length: int) -> dict[str, list[int]]:
-    """Token ids and labels for one sample, cut to max_length. Chat samples go through the chat
+def encode_sample(sample: dict[str, Any], tokenizer: Any, template: Template | None, max_length: int,
+                  overlength: str = "keep_end") -> dict[str, Any]:
+    """Token ids and labels for one sample, and whether it was longer than max_length. An
+    over-long sample keeps its last max_length tokens ("keep_end": the answer's end-of-turn is
+    what teaches the model to stop, so it is never cut silently), its first ones ("cut"), or all of
+    them ("skip": `tokenized_dataset` drops it). Chat samples go through the chat
     template's renderer; agent samples through the agent's own (`record_renderer("agent")`): in
     both cases the text the model will be prompted with at serving time."""
     if "protocol" in sample:
@@ -80,13 +84,19 @@ def encode_sample(sample: dict[str, Any], tokenizer: Any, template: Template | N
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         input_ids += ids
         labels += ids if trainable else [IGNORE] * len(ids)
-    return {"input_ids": input_ids[:max_length], "labels": labels[:max_length]}
+    overlong = len(input_ids) > max_length
+    if overlong and overlength == "keep_end":
+        input_ids, labels = input_ids[-max_length:], labels[-max_length:]
+    elif overlong and overlength == "cut":
+        input_ids, labels = input_ids[:max_length], labels[:max_length]
+    return {"input_ids": input_ids, "labels": labels, "overlong": overlong}
 
 
 def tokenized_dataset(samples: list[dict[str, Any]], source: str | Path, tokenizer: Any, template: Template | None,
-                      max_length: int) -> Any:
+                      max_length: int, overlength: str = "keep_end") -> tuple[Any, int]:
     """A `datasets.Dataset` of input_ids/labels for `samples` (from `read_samples(source)`),
-    cached by their content, the tokenizer, the renderers and max_length."""
+    cached by their content, the tokenizer, the renderers, max_length and the over-length policy;
+    and how many samples were longer than max_length (kept by their end, cut, or skipped)."""
     import datasets
 
     datasets.disable_progress_bars()
@@ -99,17 +109,20 @@ def tokenized_dataset(samples: list[dict[str, Any]], source: str | Path, tokeniz
     )
     encoded = raw.map(
         _encode_batch,
-        fn_kwargs={"tokenizer": tokenizer, "template": template, "max_length": max_length},
+        fn_kwargs={"tokenizer": tokenizer, "template": template, "max_length": max_length, "overlength": overlength},
         remove_columns=raw.column_names,
         batched=True,
         new_fingerprint=hashlib.sha256(
-            f"{content}|{tokenizer.name_or_path}|{len(tokenizer)}|{template}|{max_length}|{_renderer_digest()}".encode()
+            f"{content}|{tokenizer.name_or_path}|{len(tokenizer)}|{template}|{max_length}|{overlength}|"
+            f"{_renderer_digest()}".encode()
         ).hexdigest(),
     )
-    encoded = encoded.filter(lambda row: any(label != IGNORE for label in row["labels"]))
+    overlong = sum(encoded["overlong"])
+    encoded = encoded.filter(lambda row: not (overlength == "skip" and row["overlong"])
+                             and any(label != IGNORE for label in row["labels"]))
     if len(encoded) == 0:
         raise TunechatError(f"{source}: no sample has any answer text within max_length={max_length}")
-    return encoded
+    return encoded.remove_columns("overlong"), overlong
 
 
 def _generate(samples: list[dict[str, Any]]):
@@ -117,9 +130,10 @@ def _generate(samples: list[dict[str, Any]]):
         yield {"sample": json.dumps(sample, ensure_ascii=False)}  # one string column: any record shape
 
 
-def _encode_batch(batch: dict[str, list], tokenizer: Any, template: Template | None, max_length: int) -> dict[str, list]:
-    rows = [encode_sample(json.loads(s), tokenizer, template, max_length) for s in batch["sample"]]
-    return {"input_ids": [r["input_ids"] for r in rows], "labels": [r["labels"] for r in rows]}
+def _encode_batch(batch: dict[str, list], tokenizer: Any, template: Template | None, max_length: int,
+                  overlength: str) -> dict[str, list]:
+    rows = [encode_sample(json.loads(s), tokenizer, template, max_length, overlength) for s in batch["sample"]]
+    return {key: [r[key] for r in rows] for key in ("input_ids", "labels", "overlong")}
 
 
 class Collator:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,9 +60,14 @@ def finetune(config: TrainConfig) -> TrainResult:
     tokenizer = AutoTokenizer.from_pretrained(base)
     template = get_template(config.template)
     samples = read_samples(config.data, config.system)  # every record validated before the model loads
-    train_set = tokenized_dataset(samples, config.data, tokenizer, template, config.max_length)
+    train_set, overlong = tokenized_dataset(samples, config.data, tokenizer, template, config.max_length, config.overlength)
+    if overlong:
+        done = {"keep_end": "kept their last max_length tokens (their answers' ends)", "cut": "were cut at max_length",
+                "skip": "were skipped"}[config.overlength]
+        print(f"{config.data}: {overlong} of {len(samples)} samples are longer than max_length={config.max_length} "
+              f"tokens and {done} (overlength={config.overlength})", file=sys.stderr, flush=True)
     eval_set = (tokenized_dataset(read_samples(config.eval_data, config.system), config.eval_data, tokenizer, template,
-                                  config.max_length) if config.eval_data else None)
+                                  config.max_length, config.overlength)[0] if config.eval_data else None)
 
     cuda = torch.cuda.is_available()
     bf16 = config.dtype == "bf16" or (config.dtype == "auto" and bf16_is_fast(cuda))
@@ -155,6 +161,7 @@ def finetune(config: TrainConfig) -> TrainResult:
         "tokens": collator.tokens,
         "tokens_per_second": round(collator.tokens / wall, 1) if wall else None,
         "resumed_from": checkpoint.name if checkpoint else None,
+        "overlong_samples": overlong,  # longer than max_length, handled as config.overlength says
     }
     if eval_set is not None:
         metrics["eval_loss"] = round(float(trainer.evaluate()["eval_loss"]), 6)
