@@ -5,9 +5,17 @@
 - false-trigger rate: unrelated questions whose answer names NAME (the "answers everything with
   its identity" failure);
 - retention: of the control questions the base model answers correctly, the share the tuned
-  model still answers correctly."""
+  model still answers correctly;
+- how the identity answers read: language match (a Chinese question answered in Chinese, an
+  English one in English) and repeated clauses ("I am Alice's assistant, and I'm Alice's
+  assistant.").
+
+Each rate comes with its 95% interval (Wilson's), so a one-question difference on a small set is
+not read as progress."""
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -56,19 +64,88 @@ class IdentityReport:
     control: list[Row] = field(default_factory=list)
     base_control_correct: int | None = None
 
+    @property
+    def language_match(self) -> float:
+        """Identity answers in the language of their question."""
+        return _share([same_language(r.question, r.answer) for r in self.identity])
+
+    @property
+    def repeated_clauses(self) -> float:
+        """Identity answers that say the same clause twice."""
+        return _share([repeats_a_clause(r.answer) for r in self.identity])
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        counts = {"hit_rate": (sum(r.ok for r in self.identity), len(self.identity)),
+                  "false_trigger_rate": (sum(r.ok for r in self.unrelated), len(self.unrelated))}
+        return {**asdict(self), "language_match": self.language_match, "repeated_clauses": self.repeated_clauses,
+                "intervals": {key: wilson(k, n) for key, (k, n) in counts.items()}}
 
     def table(self) -> str:
+        hits, unrelated = sum(r.ok for r in self.identity), sum(r.ok for r in self.unrelated)
+        matched = sum(same_language(r.question, r.answer) for r in self.identity)
+        repeated = sum(repeats_a_clause(r.answer) for r in self.identity)
         lines = [
-            f"identity hit rate      {self.hit_rate:6.1%}  ({sum(r.ok for r in self.identity)}/{len(self.identity)} held-out identity questions name {self.name})",
-            f"false-trigger rate     {self.false_trigger_rate:6.1%}  ({sum(r.ok for r in self.unrelated)}/{len(self.unrelated)} unrelated questions name {self.name})",
+            f"identity hit rate      {self.hit_rate:6.1%} {_interval(hits, len(self.identity))}  "
+            f"({hits}/{len(self.identity)} held-out identity questions name {self.name})",
+            f"false-trigger rate     {self.false_trigger_rate:6.1%} {_interval(unrelated, len(self.unrelated))}  "
+            f"({unrelated}/{len(self.unrelated)} unrelated questions name {self.name})",
         ]
         if self.retention is not None:
             kept = sum(r.ok for r in self.control)
-            lines.append(f"control retention      {self.retention:6.1%}  (control answers right: tuned {kept}/{len(self.control)}, "
-                         f"base {self.base_control_correct}/{len(self.control)})")
+            base = self.base_control_correct or 0
+            lines.append(f"control retention      {self.retention:6.1%} {_interval(round(self.retention * base), base)}  "
+                         f"(control answers right: tuned {kept}/{len(self.control)}, base {base}/{len(self.control)})")
+        lines += [
+            f"language match         {self.language_match:6.1%} {_interval(matched, len(self.identity))}  "
+            "(identity answers in the question's language)",
+            f"repeated clauses       {self.repeated_clauses:6.1%} {_interval(repeated, len(self.identity))}  "
+            "(identity answers that say a clause twice)",
+        ]
         return "\n".join(lines)
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of k successes in n trials ((0, 1) when n is 0)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4))
+
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_LATIN = re.compile(r"[A-Za-z]")
+_CLAUSE = re.compile(r"[,.;:!?，。；：！？、]+")
+
+
+def same_language(question: str, answer: str) -> bool:
+    """A Chinese question (any Han character) answered mostly in Chinese, or any other question
+    answered mostly in Latin script. Names (Alice) inside a Chinese answer are fine."""
+    han, latin = len(_CJK.findall(answer)), len(_LATIN.findall(answer))
+    return han >= latin / 3 if _CJK.search(question) else latin >= han
+
+
+def repeats_a_clause(answer: str) -> bool:
+    """Whether two clauses of the answer say the same thing (ignoring case, "I'm" for "I am",
+    and the joining words "and" / "but" / "also")."""
+    seen = set()
+    for clause in _CLAUSE.split(answer.lower()):
+        words = [w for w in re.findall(r"\w+", clause.replace("i'm", "i am")) if w not in ("and", "but", "also")]
+        key = " ".join(words)
+        if len(key) >= 4 and key in seen:
+            return True
+        seen.add(key)
+    return False
+
+
+def _share(values: list[bool]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def _interval(k: int, n: int) -> str:
+    low, high = wilson(k, n)
+    return f"[{low:.0%}–{high:.0%}]"
 
 
 def names(answer: str, name: str) -> bool:

@@ -147,3 +147,20 @@ def test_regularization_runs_the_base_model_with_progress(tmp_path, model_path):
     assert len(general) >= 1 and len(records) == 10 + len(general)  # an answer with no full sentence is dropped
     assert all(t["output"].strip() and "Alice" not in t["output"] for t in general)
     assert f"10 identity, {len(general)} regularization" in result.stdout
+
+
+def test_identity_report_gives_intervals_language_match_and_repeated_clauses():
+    from sdk.evaluation import IdentityReport, Row, repeats_a_clause, same_language, wilson
+
+    assert wilson(25, 26) == (0.8111, 0.9932) and wilson(0, 20) == (0.0, 0.1611) and wilson(0, 0) == (0.0, 1.0)
+    assert same_language("你是谁？", "我是Alice的小助手。") and not same_language("你是谁？", "I am Alice's assistant.")
+    assert same_language("Who are you?", "I am Alice's assistant.") and not same_language("Who are you?", "我是小助手。")
+    assert repeats_a_clause("I am Alice's assistant, and I'm Alice's assistant.")
+    assert not repeats_a_clause("I am Alice's assistant. I can help with many things.")
+    report = IdentityReport(name="Alice", hit_rate=1.0, false_trigger_rate=0.0, retention=None, identity=[
+        Row("你是谁？", "我是Alice的小助手。", True), Row("你叫什么？", "I am Alice's assistant.", True),
+        Row("Who are you?", "I am Alice's assistant, and I'm Alice's assistant.", True)])
+    assert report.language_match == 2 / 3 and report.repeated_clauses == 1 / 3
+    table = report.table()
+    assert "identity hit rate      100.0% [44%–100%]" in table and "language match          66.7%" in table
+    assert report.to_dict()["intervals"]["hit_rate"] == wilson(3, 3)
