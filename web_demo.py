@@ -4,6 +4,10 @@
     streamlit run web_demo.py -- merged/ --bits 4   # your fine-tuned model (flags as `tunechat web`)
     tunechat web merged/                            # the same, bound to 127.0.0.1
 
+Hosted (Hugging Face Spaces, Streamlit Community Cloud, OpenXLab), the file runs unchanged: the
+model is $TUNECHAT_MODEL or a `model/` directory beside it, and $TUNECHAT_WEB_PASSWORD puts the
+page behind a password (README, "Deploy the chat").
+
 A thin front end: loading, prompting and decoding are the sdk's (`sdk.load`, `sdk.Chat`), tool
 calling the agents package's (`agents.build_agent`, `agents.action_view`, in agent mode). The page only holds widgets,
 each browser session's conversation (`st.session_state`) and one loaded model per distinct loading
@@ -11,12 +15,15 @@ setting (`st.cache_resource`), shared by all sessions: the Engine serialises gen
 from __future__ import annotations
 
 import argparse
+import hmac
 import json
+import os
 import sys
 import threading
 from contextlib import closing
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import streamlit as st
@@ -24,7 +31,7 @@ import streamlit as st
 import sdk
 from sdk.models import EMBEDDED_NAME
 from sdk.templates import Message
-from tunechat.options import generation_config, load_engine, parse_page_args
+from tunechat.options import generation_config, hosted_model, load_engine, parse_page_args
 
 PRECISIONS = {"Full": None, "8-bit": 8, "4-bit": 4}
 
@@ -63,12 +70,33 @@ def cached_engine(settings: tuple[tuple[str, Any], ...]) -> sdk.BaseEngine:
 
 
 def page_args() -> argparse.Namespace:
-    """The starting settings given after `streamlit run web_demo.py --` (or by `tunechat web`)."""
+    """The starting settings given after `streamlit run web_demo.py --` (or by `tunechat web`);
+    hosted without arguments, the model is $TUNECHAT_MODEL or the `model/` directory beside
+    this file (`tunechat.options.hosted_model`)."""
     try:
-        return parse_page_args(sys.argv[1:])
+        args = parse_page_args(sys.argv[1:])
     except sdk.TunechatError as exc:
         st.error(str(exc))
-        return parse_page_args([])
+        args = parse_page_args([])
+    if args.model is None:
+        args.model = hosted_model(Path(__file__).resolve().parent)
+    return args
+
+
+def unlocked() -> bool:
+    """With $TUNECHAT_WEB_PASSWORD set (a public host), the page asks for it first, once per
+    browser session."""
+    password = os.environ.get("TUNECHAT_WEB_PASSWORD")
+    if not password or st.session_state.get("unlocked"):
+        return True
+    st.title(":material/lock: tunechat")
+    given = st.text_input("Password", type="password", help="This chat is private: ask its owner for the password.")
+    if given and hmac.compare_digest(given.encode(), password.encode()):
+        st.session_state.unlocked = True
+        st.rerun()
+    if given:
+        st.error("Wrong password.")
+    return False
 
 
 def model_sidebar(args: argparse.Namespace) -> tuple[sdk.BaseEngine | None, str, str]:
@@ -257,7 +285,8 @@ def main() -> None:
     # Streamlit starts a rerun (Stop, a new message, any widget) at once, in a new thread, while the
     # interrupted run is still recording its turn: runs of one session take turns on this lock.
     with st.session_state.setdefault("run_lock", threading.Lock()):
-        page()
+        if unlocked():
+            page()
 
 
 def page() -> None:

@@ -185,3 +185,33 @@ def test_tunechat_web_hands_its_flags_to_the_page() -> None:
     page = parse_page_args(argv)
     assert (page.model, page.bits, page.temperature, page.stop_words, page.trust_remote_code) == \
         ("merged", 4, 0.0, ["<|end|>", "###"], True)
+
+
+def test_a_hosted_page_takes_its_model_from_the_environment(monkeypatch: pytest.MonkeyPatch, model_path) -> None:
+    monkeypatch.setattr(sys, "argv", ["web_demo.py"])
+    monkeypatch.setenv("TUNECHAT_MODEL", str(model_path))
+    app = AppTest.from_file(str(PAGE), default_timeout=300)
+    app.run()
+    assert not app.exception and str(model_path) in app.caption[0].value
+
+
+def test_a_hosted_page_serves_the_model_beside_it(monkeypatch: pytest.MonkeyPatch, model_path, tmp_path) -> None:
+    monkeypatch.setattr(sys, "argv", ["web_demo.py"])
+    monkeypatch.delenv("TUNECHAT_MODEL", raising=False)
+    (tmp_path / "web_demo.py").write_text(PAGE.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "model").symlink_to(model_path)
+    app = AppTest.from_file(str(tmp_path / "web_demo.py"), default_timeout=300)
+    app.run()
+    assert not app.exception and str(tmp_path / "model") in app.caption[0].value
+
+
+def test_a_password_keeps_a_public_page_closed_until_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "argv", ["web_demo.py", "--temperature", "0", "--max-new-tokens", "24"])
+    monkeypatch.setenv("TUNECHAT_WEB_PASSWORD", "s3cret")
+    app = AppTest.from_file(str(PAGE), default_timeout=300)
+    app.run()
+    assert not app.exception and not app.chat_input and app.text_input[0].label == "Password"
+    app.text_input[0].set_value("wrong").run()
+    assert not app.chat_input and app.error[0].value == "Wrong password."
+    app.text_input[0].set_value("s3cret").run()
+    assert not app.exception and app.chat_input  # the chat is open for this session

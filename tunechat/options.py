@@ -117,3 +117,15 @@ def trained_agent(args: argparse.Namespace) -> dict[str, Any]:
         if directory and Path(directory).is_dir() and (agent := read_metadata(directory).get("agent")):
             return agent
     return {}
+
+
+def hosted_model(app_dir: Path) -> str | None:
+    """The model a hosted page serves when none is given: $TUNECHAT_MODEL (a directory, or a
+    server URL), else a `model/` directory beside the app (a merged model uploaded with it),
+    else None (the embedded model)."""
+    import os
+
+    if os.environ.get("TUNECHAT_MODEL"):
+        return os.environ["TUNECHAT_MODEL"]
+    beside = app_dir / "model"
+    return str(beside) if (beside / "config.json").is_file() else None
