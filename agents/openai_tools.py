@@ -81,8 +81,6 @@ def openai_function(tool: Any) -> dict[str, Any]:
 class OpenAITools:
     """`sdk.tool_calls.ToolCalling` for one protocol (the one the served model was tuned with)."""
 
-    parallel_calls = False  # both protocols' parsers read one call per reply
-
     def __init__(self, protocol: str = "internlm2"):
         self.protocol = check_protocol(protocol)
         self._stop_words = [*PROTOCOL_STOP_WORDS[protocol], *end_markers(INTERNLM2_META)]

@@ -339,7 +339,7 @@ def create_app(engine: Engine, api_key: str | None = None, model_name: str | Non
         return await respond(body, body.prompt, TEXT)
 
     async def respond(body: _Request, prompt: str, shape: _Shape, turn: _ToolTurn | None = None,
-                      tool_stops: list[str] = ()) -> Any:
+                      tool_stops: tuple[str, ...] | list[str] = ()) -> Any:
         """Validate everything before answering, so every client error is a 4xx, streamed or not."""
         if body.model not in (None, name):
             raise APIError(404, f"the model {body.model!r} does not exist: this server serves {name!r}",

@@ -41,7 +41,6 @@ class ToolReply:
 
 class ToolCalling(Protocol):
     protocol: str  # the protocol's name, e.g. "internlm2"
-    parallel_calls: bool  # whether one reply may hold several calls
 
     def prompt(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], tool_choice: Any) -> ToolPrompt:
         """Render OpenAI messages (tool_calls, role "tool") with OpenAI `tools` as the protocol does;
