@@ -31,6 +31,7 @@ from agents import check_protocol
 from agents.agent import _hold_back
 from agents.builder import PROTOCOL_STOP_WORDS, make_agent
 from agents.llm import end_markers
+from agents.protocols import make_protocol
 from agents.render import render_prompt
 from agents.tools.functions import FunctionTool
 from sdk.tool_calls import ToolPrompt, ToolReply, ToolRequestError
@@ -84,6 +85,7 @@ class OpenAITools:
     def __init__(self, protocol: str = "internlm2"):
         self.protocol = check_protocol(protocol)
         self._stop_words = [*PROTOCOL_STOP_WORDS[protocol], *end_markers(INTERNLM2_META)]
+        self._format = make_protocol(protocol)  # its markers and parser (internlm2's), for prefill and streaming
 
     def prompt(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], tool_choice: Any) -> ToolPrompt:
         actions = [schema_tool(spec, f"tools[{i}]") for i, spec in enumerate(tools)]
@@ -95,9 +97,10 @@ class OpenAITools:
         stop_words = list(self._stop_words)
         prefill = ""
         if self.protocol == "internlm2":
-            start = "<|action_start|><|plugin|>\n"
+            tool = self._format.tool
+            start = tool["begin"].format(start_token=tool["start_token"], name=tool["name_map"]["plugin"])
             if choice == "none":
-                stop_words.append("<|action_start|>")
+                stop_words.append(tool["start_token"])
             elif choice == "required":
                 prefill = start
             elif choice not in ("auto",):
@@ -107,8 +110,9 @@ class OpenAITools:
     def content(self, partial: str) -> str:
         if self.protocol != "internlm2":
             return ""  # a ReAct reply is understood only once complete
-        language = partial.split("<|action_start|>")[0]
-        return _hold_back(language, ["<|action_start|>"]) if language == partial else language
+        kind, language, _ = self._format.parse(partial)  # the prose before a call, as the agent's parser cuts it
+        tool = self._format.tool
+        return language if kind else _hold_back(language, [tool["start_token"] + name for name in tool["name_map"].values()])
 
     def parse(self, reply: str, tools: list[dict[str, Any]]) -> ToolReply:
         agent = make_agent(None, [schema_tool(spec, f"tools[{i}]") for i, spec in enumerate(tools)], self.protocol)

@@ -36,7 +36,7 @@ from typing import Any, AsyncIterator, Callable, ClassVar, Literal
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sdk.engines import Engine, Generation
@@ -146,6 +146,12 @@ class ChatMessage(BaseModel):
     content: str | list[_TextPart] | None = None
     tool_calls: list[_ToolCall] | None = None  # an assistant's calls
     tool_call_id: str | None = None  # a tool result's call
+
+    @model_validator(mode="after")
+    def _content_or_calls(self) -> "ChatMessage":
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError("content is required (only an assistant message with tool_calls may omit it)")
+        return self
 
     def text(self) -> str:
         if self.content is None:

@@ -198,6 +198,7 @@ BAD = {
                                        "messages[0].tool_call_id"),
     "a function call (legacy)": ("chat/completions", {"messages": user("hi"), "functions": [{"name": "f"}]}, 400,
                                  "functions"),
+    "a message without content": ("chat/completions", {"messages": [{"role": "user"}]}, 400, "messages.0"),
     "two users in a row": ("chat/completions", {"messages": user("a") + user("b")}, 400, None),
     "logprobs": ("chat/completions", {"messages": user("hi"), "logprobs": True}, 400, "logprobs"),
     "over-long prompt": ("chat/completions", {"messages": user("word " * 9000)}, 400, "messages"),

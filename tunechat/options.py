@@ -110,6 +110,11 @@ def page_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
+def agent_protocol(args: argparse.Namespace) -> str:
+    """The tool protocol to serve: --protocol, else the fine-tune's (`trained_agent`), else internlm2."""
+    return args.protocol or trained_agent(args).get("protocol") or "internlm2"
+
+
 def trained_agent(args: argparse.Namespace) -> dict[str, Any]:
     """The tools and protocol a tool fine-tune recorded in the adapter's or model's tunechat.json
     ({} for other models): serving them by default is serving what was trained."""

@@ -270,8 +270,6 @@ def _eos_ids(model: Any, tokenizer: Any, end_words: list[str]) -> set[int]:
     return ids
 
 
-
-
 def load_pytorch(
     model: str | os.PathLike | None = None,
     *,

@@ -1,4 +1,4 @@
-"""`RemoteEngine`: the `Engine` interface over any OpenAI-compatible server — `tunechat serve`,
+"""`RemoteEngine`: the engine interface (`BaseEngine`) over any OpenAI-compatible server — `tunechat serve`,
 vLLM, LMDeploy — so chat, the web demo and the agents run unchanged against a model served
 elsewhere (on GPUs, batched, for many users). `sdk.load("http://host:8000/v1")` returns one.
 
@@ -20,8 +20,8 @@ from sdk.templates import Message
 
 
 class RemoteEngine(BaseEngine):
-    """A served model with the engine interface (`BaseEngine`). Thread-safe (one pooled HTTP client); the server decides
-    how concurrent requests share the model.
+    """A served model with the engine interface (`BaseEngine`). Thread-safe (one pooled HTTP
+    client); the server decides how concurrent requests share the model.
 
     system: a system prompt to send with conversations that bring none; None leaves the
     choice to the server (tunechat serve and most chat templates then apply the model's own).

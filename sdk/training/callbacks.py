@@ -130,7 +130,6 @@ def plot_losses(log: Path, out: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(out, "wb") as handle:
         fig.savefig(handle, format="png")
     plt.close(fig)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from agents import PROTOCOLS
-from tunechat.options import add_generation_args, add_model_args, generation_config, trained_agent
+from tunechat.options import add_generation_args, add_model_args, agent_protocol, generation_config, trained_agent
 from tunechat.terminal import run_agent
 
 
@@ -35,6 +35,5 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    trained = trained_agent(args)
-    return run_agent(args, generation_config(args), tools=args.tools or trained.get("tools") or ["calculator"],
-                     protocol=args.protocol or trained.get("protocol") or "internlm2", system=args.system)
+    return run_agent(args, generation_config(args), tools=args.tools or trained_agent(args).get("tools") or ["calculator"],
+                     protocol=agent_protocol(args), system=args.system)

@@ -21,7 +21,7 @@ import os
 from agents import PROTOCOLS
 from sdk.errors import TunechatError
 from sdk.tool_calls import ToolCalling
-from tunechat.options import add_generation_args, add_model_args, generation_config, load_engine, trained_agent
+from tunechat.options import add_generation_args, add_model_args, agent_protocol, generation_config, load_engine
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -73,4 +73,4 @@ def _tool_calling(args: argparse.Namespace) -> "ToolCalling | None":
         return None
     from agents.openai_tools import OpenAITools
 
-    return OpenAITools(args.protocol or trained_agent(args).get("protocol") or "internlm2")
+    return OpenAITools(agent_protocol(args))
