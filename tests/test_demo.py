@@ -28,3 +28,12 @@ def test_demo_builds_data_trains_merges_and_reports_before_and_after(tmp_path):
     assert after["retention"] >= 0.75
     # Served with its trained system prompt, without the user repeating it.
     assert json.loads((out / "merged" / "tunechat.json").read_text())["system"] == "You are a helpful assistant."
+    # Exported to a verified GGUF that names NAME on the held-out questions at the HF model's rate
+    # (within one question), with a Modelfile and model cards for every artifact.
+    for path in ["gguf/model.q8_0.gguf", "gguf/model.q8_0.gguf.json", "gguf/Modelfile", "gguf/README.md",
+                 "merged/README.md", "train/adapter/README.md"]:
+        assert (out / path).is_file(), path
+    gguf = metrics["gguf"]
+    questions = len(gguf["identity"])
+    assert abs(gguf["hit_rate"] - after["hit_rate"]) * questions <= 1 + 1e-9, (gguf["hit_rate"], after["hit_rate"])
+    assert metrics["export"]["passed"] and "## The GGUF export" in report

@@ -23,6 +23,8 @@ def test_tool_demo_builds_data_trains_merges_and_reports_before_and_after(tmp_pa
                  "train/logs/loss.png", "merged/config.json", "metrics.json"]:
         assert (out / path).is_file(), path
     assert len(before.results) == len(after.results) == 3
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (out / "gguf" / "model.q8_0.gguf").is_file() and len(metrics["gguf"]["results"]) == 3  # re-run on llama.cpp
     text = report.read_text(encoding="utf-8")
     assert "微调前" in text and "微调后" in text and f"tunechat agent {out / 'merged'}" in text
     # The merged model records what it was trained for, and `tunechat agent MODEL` serves that.

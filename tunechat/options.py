@@ -19,7 +19,11 @@ def add_model_args(parser: argparse.ArgumentParser, positional: bool = True) -> 
 
     if positional:
         parser.add_argument("model", nargs="?", default=None, metavar="MODEL",
-                            help="model directory (a merged model, any HF chat model); default: the embedded SmolLM2-135M-Instruct")
+                            help="model directory (a merged model, any HF chat model), a .gguf file (llama.cpp), or a "
+                                 "server's http(s)://.../v1 URL; default: the embedded SmolLM2-135M-Instruct")
+    parser.add_argument("--backend", default="auto", choices=["auto", "pytorch", "llama.cpp"],
+                        help="auto: llama.cpp for a .gguf file, else PyTorch; llama.cpp without MODEL runs the embedded "
+                             "model's verified bf16 GGUF (exported once)")
     parser.add_argument("--adapter", default=None, help="a LoRA adapter directory to apply on top of MODEL without merging")
     parser.add_argument("--bits", type=int, choices=[4, 8], default=None,
                         help="load 4-bit (NF4, double quantization) or 8-bit with bitsandbytes; default full precision")
@@ -66,6 +70,7 @@ def load_engine(args: argparse.Namespace, config: GenerationConfig, system: str 
         generation=config,
         trust_remote_code=args.trust_remote_code,
         offload_folder=args.offload_folder,
+        backend=getattr(args, "backend", "auto"),
     )
 
 

@@ -4,15 +4,18 @@ implement, and that `Chat`, the evaluations, the agents and the server are typed
 
 An engine implements two things, `stream(messages)` and `generate(prompt)`; system-prompt
 handling, settings, `chat` (in terms of `stream`) and `chat_many` come from here, so the engines
-agree on them by construction."""
+agree on them by construction. `LocalEngine` adds what engines that hold a tokenizer share
+(PyTorch, llama.cpp): rendering, fitting the context, and `stream`/`generate` on top of one
+`_generate(prompt_ids, settings)`."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Callable, Generator
+from typing import Any, Callable, Generator, Iterator
 
-from sdk.generation import GenerationConfig
-from sdk.templates import Message
+from sdk.errors import TunechatError
+from sdk.generation import GenerationConfig, TextStream
+from sdk.templates import Message, Template, render_prompt
 
 
 class Generation:
@@ -102,3 +105,102 @@ class BaseEngine(ABC):
     def settings(self, config: GenerationConfig | None = None, **overrides: Any) -> GenerationConfig:
         """The engine's defaults, then `config`, then keyword overrides (validated)."""
         return (config or self.generation).replace(**overrides)
+
+
+class LocalEngine(BaseEngine):
+    """An engine that renders, tokenizes and decodes itself. Subclasses set `tokenizer` (what the
+    renderer and `TextStream` need of one: an HF tokenizer, or llama.cpp's vocabulary behind the
+    same calls), `template`, `context_length`, `_end_words` (end-of-turn strings), `_eos_ids`
+    (ids that end an answer) and `_lock`, and implement `_tokens`: the model's side of decoding."""
+
+    tokenizer: Any
+    template: Template | None = None
+    context_length: int | None = 4096
+    _end_words: list[str]
+    _eos_ids: set[int]
+    _lock: Any
+
+    @abstractmethod
+    def _tokens(self, prompt_ids: list[int], settings: GenerationConfig) -> Generator[int, None, None]:
+        """Sampled token ids after the prompt, one per `next` (each computed only when asked for;
+        closing the generator leaves the model ready for the next call)."""
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of text, no special tokens added (special-token text is parsed)."""
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _text(self, prompt_ids: list[int], settings: GenerationConfig) -> TextStream:
+        return TextStream(self.tokenizer, [*settings.stop_words, *self.stop_words, *self._end_words], prompt_ids)
+
+    def _generate(self, prompt_ids: list[int], settings: GenerationConfig) -> Generation:
+        def run(out: Generation) -> Generator[str, None, None]:
+            out.prompt_tokens = len(prompt_ids)
+            max_new = min(settings.max_new_tokens, self.context_length - len(prompt_ids))
+            with self._lock:
+                tokens = self._tokens(prompt_ids, settings)
+                try:
+                    yield from decode(tokens, self._text(prompt_ids, settings), self._eos_ids, out, max_new)
+                finally:
+                    tokens.close()
+
+        return Generation(run)
+
+    def render(self, messages: list[Message]) -> str:
+        """The exact prompt text for these messages (the same renderer training uses)."""
+        return render_prompt(self.with_system(messages), self.template, self.tokenizer)
+
+    def fit_prompt(self, messages: list[Message], max_new_tokens: int) -> list[int]:
+        """Prompt ids for messages, dropping the oldest turns (never the system prompt, never the
+        last user message) until prompt + max_new_tokens fits the model's context."""
+        messages = self.with_system(messages)
+        system = messages[:1] if messages and messages[0]["role"] == "system" else []
+        turns = messages[len(system):]
+        while True:
+            ids = self.encode(render_prompt(system + turns, self.template, self.tokenizer))
+            if len(ids) + max_new_tokens <= self.context_length or len(turns) <= 1:
+                break
+            turns = turns[2:]  # one user + assistant pair
+        if len(ids) + 1 > self.context_length:
+            raise TunechatError(
+                f"the prompt is {len(ids)} tokens but the model's context is {self.context_length}: shorten the message"
+            )
+        return ids
+
+    def stream(self, messages: list[Message], config: GenerationConfig | None = None, **overrides: Any) -> Generation:
+        """Answer a conversation, piece by piece."""
+        settings = self.settings(config, **overrides)
+        return self._generate(self.fit_prompt(messages, settings.max_new_tokens), settings)
+
+    def generate(self, prompt: str, config: GenerationConfig | None = None, **overrides: Any) -> Generation:
+        """Continue a raw prompt (no template applied): for agents and /v1/completions."""
+        settings = self.settings(config, **overrides)
+        ids = self.encode(prompt)
+        if not ids:
+            raise TunechatError("the prompt is empty")
+        if len(ids) + 1 > self.context_length:
+            raise TunechatError(f"the prompt is {len(ids)} tokens but the model's context is {self.context_length}")
+        return self._generate(ids, settings)
+
+
+def decode(tokens: Iterator[int], text: TextStream, eos_ids: set[int], out: Generation, max_new: int) -> Generator[str, None, None]:
+    """The one decode loop: token ids → text pieces, until an end-of-answer id, a stop word or
+    `max_new` tokens. Sets `out.text`, `finish_reason` and `completion_tokens` as it goes."""
+    for step, token in enumerate(tokens):
+        out.completion_tokens = step + 1
+        if token in eos_ids:
+            out.finish_reason = "stop"
+            return
+        piece = text.push(token)
+        if piece:
+            out.text += piece
+            yield piece
+        if text.stopped:
+            out.finish_reason = "stop"
+            return
+        if step + 1 == max_new:
+            break
+    out.finish_reason = "length"
+    rest = text.finish()
+    if rest:
+        out.text += rest
+        yield rest

@@ -8,18 +8,18 @@ import threading
 from pathlib import Path
 from typing import Any, Generator
 
-from sdk.engines.base import BaseEngine, Generation
+from sdk.engines.base import Generation, LocalEngine, decode
 from sdk.errors import TunechatError
-from sdk.generation import GenerationConfig, TextStream
+from sdk.generation import GenerationConfig
 from sdk.metadata import read_metadata
 from sdk.models import quiet_transformers, resolve_model
-from sdk.templates import Message, Template, get_template, render_prompt, stop_words_for
+from sdk.templates import Message, Template, get_template, stop_words_for
 
 DTYPES = {"auto": None, "fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16",
           "fp16": "float16", "float16": "float16"}
 
 
-class Engine(BaseEngine):
+class Engine(LocalEngine):
     """A model ready to chat. Thread-safe: generations are serialised by a lock (one model, one
     KV cache), and the cache is reused across calls whose prompts share a prefix, so the next
     turn of a chat only prefills the new tokens."""
@@ -57,38 +57,7 @@ class Engine(BaseEngine):
         self._end_words = end_words
         self._eos_ids = _eos_ids(model, tokenizer, end_words)
 
-    # ---- messages -> text -------------------------------------------------------------------
-
-    def render(self, messages: list[Message]) -> str:
-        """The exact prompt text for these messages (the same renderer training uses)."""
-        return render_prompt(self.with_system(messages), self.template, self.tokenizer)
-
-    def encode(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-
-    def fit_prompt(self, messages: list[Message], max_new_tokens: int) -> list[int]:
-        """Prompt ids for messages, dropping the oldest turns (never the system prompt, never the
-        last user message) until prompt + max_new_tokens fits the model's context."""
-        messages = self.with_system(messages)
-        system = messages[:1] if messages and messages[0]["role"] == "system" else []
-        turns = messages[len(system):]
-        while True:
-            ids = self.encode(render_prompt(system + turns, self.template, self.tokenizer))
-            if len(ids) + max_new_tokens <= self.context_length or len(turns) <= 1:
-                break
-            turns = turns[2:]  # one user + assistant pair
-        if len(ids) + 1 > self.context_length:
-            raise TunechatError(
-                f"the prompt is {len(ids)} tokens but the model's context is {self.context_length}: shorten the message"
-            )
-        return ids
-
     # ---- generation --------------------------------------------------------------------------
-
-    def stream(self, messages: list[Message], config: GenerationConfig | None = None, **overrides: Any) -> Generation:
-        """Answer a conversation, piece by piece."""
-        settings = self.settings(config, **overrides)
-        return self._generate(self.fit_prompt(messages, settings.max_new_tokens), settings)
 
     def chat_many(self, conversations: list[list[Message]], config: GenerationConfig | None = None,
                   batch_size: int = 128, **overrides: Any) -> list[Generation]:
@@ -122,71 +91,27 @@ class Engine(BaseEngine):
 
     def _detokenize(self, prompt: list[int], tokens: list[int], settings: GenerationConfig) -> Generation:
         """Generated ids → a finished Generation, ending at EOS or a stop word exactly as streaming does."""
-        text = TextStream(self.tokenizer, [*settings.stop_words, *self.stop_words, *self._end_words], prompt)
-        finish, count = "length", 0
-        for token in tokens:
-            count += 1
-            if token in self._eos_ids:
-                finish = "stop"
-                break
-            text.push(token)
-            if text.stopped:
-                finish = "stop"
-                break
-        answer = text.text if finish == "stop" else text.text + text.finish()
-        return Generation.finished(answer, finish, prompt_tokens=len(prompt), completion_tokens=count)
+        done = Generation(lambda out: decode(iter(tokens), self._text(prompt, settings), self._eos_ids, out, len(tokens)))
+        done.result()
+        done.prompt_tokens = len(prompt)
+        return done
 
-    def generate(self, prompt: str, config: GenerationConfig | None = None, **overrides: Any) -> Generation:
-        """Continue a raw prompt (no template applied): for agents and /v1/completions."""
-        settings = self.settings(config, **overrides)
-        ids = self.encode(prompt)
-        if not ids:
-            raise TunechatError("the prompt is empty")
-        if len(ids) + 1 > self.context_length:
-            raise TunechatError(f"the prompt is {len(ids)} tokens but the model's context is {self.context_length}")
-        return self._generate(ids, settings)
-
-    def _generate(self, prompt_ids: list[int], settings: GenerationConfig) -> Generation:
-        return Generation(lambda out: self._decode(prompt_ids, settings, out))
-
-    def _decode(self, prompt_ids: list[int], settings: GenerationConfig, out: Generation) -> Generator[str, None, None]:
+    def _tokens(self, prompt_ids: list[int], settings: GenerationConfig) -> Generator[int, None, None]:
         import torch
 
-        max_new = min(settings.max_new_tokens, self.context_length - len(prompt_ids))
-        text = TextStream(self.tokenizer, [*settings.stop_words, *self.stop_words, *self._end_words], prompt_ids)
         sampler = _Sampler(settings, self.device)
-        out.prompt_tokens = len(prompt_ids)
-        with self._lock:
-            try:
-                logits = self._prefill(prompt_ids)
-                seen = torch.tensor(prompt_ids, device=self.device)
-                for step in range(max_new):
-                    token = sampler.next(logits, seen)
-                    out.completion_tokens = step + 1
-                    if token in self._eos_ids:
-                        out.finish_reason = "stop"
-                        break
-                    piece = text.push(token)
-                    if piece:
-                        out.text += piece
-                        yield piece
-                    if text.stopped:
-                        out.finish_reason = "stop"
-                        break
-                    if step + 1 == max_new:
-                        break
-                    logits = self._forward([token])
-                    if settings.repetition_penalty != 1.0:
-                        seen = torch.cat([seen, torch.tensor([token], device=self.device)])
-                if out.finish_reason is None:
-                    out.finish_reason = "length"
-                    rest = text.finish()
-                    if rest:
-                        out.text += rest
-                        yield rest
-            except BaseException:
-                self._cache, self._cached_ids = None, []  # a half-updated cache is never reused
-                raise
+        try:
+            logits = self._prefill(prompt_ids)
+            seen = torch.tensor(prompt_ids, device=self.device)
+            while True:
+                token = sampler.next(logits, seen)
+                yield token  # the cache is consistent here: closing the generator keeps it
+                logits = self._forward([token])
+                if settings.repetition_penalty != 1.0:
+                    seen = torch.cat([seen, torch.tensor([token], device=self.device)])
+        except (Exception, KeyboardInterrupt):  # not GeneratorExit: a close at the yield is clean
+            self._cache, self._cached_ids = None, []  # a half-updated cache is never reused
+            raise
 
     def _prefill(self, ids: list[int]) -> Any:
         """Feed the prompt, reusing the KV cache for the prefix it shares with the last call."""

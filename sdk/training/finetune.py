@@ -21,7 +21,8 @@ from typing import Any
 
 from datasets_builders.atomic import write_text_atomic
 from sdk.errors import TunechatError
-from sdk.metadata import write_metadata
+from sdk.metadata import read_metadata, write_metadata
+from sdk.model_card import write_model_card
 from sdk.models import quiet_transformers, resolve_model
 from sdk.templates import get_template
 from sdk.training.attention import use_packed_attention
@@ -180,6 +181,7 @@ def finetune(config: TrainConfig) -> TrainResult:
             "metrics": metrics,
             "config": config.to_dict(),
         })
+        write_model_card(adapter, "adapter", read_metadata(adapter))
         plot_losses(logs / "train_log.jsonl", logs / "loss.png")
         write_text_atomic(logs / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     return TrainResult(adapter=adapter, output=output, metrics=metrics)

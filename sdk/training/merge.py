@@ -16,6 +16,7 @@ from typing import Any
 from datasets_builders.atomic import atomic_dir
 from sdk.errors import TunechatError
 from sdk.metadata import read_metadata, write_metadata
+from sdk.model_card import write_model_card
 from sdk.models import quiet_transformers, resolve_model
 
 PROBES = [
@@ -85,8 +86,10 @@ def merge(
         if diff > TOLERANCE[dtype]:
             raise TunechatError(f"merge verification failed: merged logits differ from base + adapter by {diff:.3g} "
                                 f"(tolerance {TOLERANCE[dtype]} for {dtype}); nothing was written")
-        write_metadata(tmp, {**meta, "base_model": str(base_path), "adapter": str(adapter.resolve()),
-                             "merge": {"dtype": dtype, "max_logit_diff": diff, "tolerance": TOLERANCE[dtype]}})
+        merged_meta = {**meta, "base_model": str(base_path), "adapter": str(adapter.resolve()),
+                       "merge": {"dtype": dtype, "max_logit_diff": diff, "tolerance": TOLERANCE[dtype]}}
+        write_metadata(tmp, merged_meta)
+        write_model_card(tmp, "merged", merged_meta)
     return MergeResult(path=out, max_logit_diff=diff, tolerance=TOLERANCE[dtype])
 
 

@@ -10,7 +10,7 @@ import sys
 from sdk.errors import TunechatError
 
 # Sub-command modules, in the order `tunechat --help` lists them.
-COMMANDS = ["model", "data", "train", "merge", "chat", "agent", "web", "serve", "eval", "demo"]
+COMMANDS = ["model", "data", "train", "merge", "export", "chat", "agent", "web", "serve", "eval", "demo"]
 
 
 class Parser(argparse.ArgumentParser):

@@ -3,10 +3,12 @@
     DIR/data/      train.jsonl and the held-out evaluation data
     DIR/train/     adapter/, checkpoints/, logs/ (loss.png)
     DIR/merged/    the merged model
+    DIR/gguf/      its verified q8_0 GGUF, an Ollama Modelfile and a model card (with llama.cpp installed)
     DIR/report.md  before/after (微调前 / 微调后); DIR/metrics.json the same as data
 
 A recipe says what its data, evaluation, training overrides and report are; the pipeline runs the
-five phases in order, times them and writes the outputs atomically."""
+phases in order (the sixth, the GGUF export and its evaluation on llama.cpp, is the same for
+every recipe), times them and writes the outputs atomically."""
 from __future__ import annotations
 
 import json
@@ -54,6 +56,7 @@ class DemoRun:
     after: Any = None
     metrics: dict[str, Any] = field(default_factory=dict)  # the training run's final metrics
     merge_diff: float = 0.0
+    gguf: Any = None  # the recipe's evaluation of the GGUF export, on llama.cpp
     timings: dict[str, float] = field(default_factory=dict)
 
     def time_line(self) -> str:
@@ -69,7 +72,7 @@ def run_pipeline(recipe: Recipe) -> tuple[Any, Any, Path]:
 
     out = Path(recipe.output)
     clock = _Clock()
-    say = lambda step, text: print(f"== [{step}/5] {text}", flush=True)  # noqa: E731
+    say = lambda step, text: print(f"== [{step}/6] {text}", flush=True)  # noqa: E731
 
     say(1, recipe.titles[0])
     base = sdk.load()
@@ -96,14 +99,42 @@ def run_pipeline(recipe: Recipe) -> tuple[Any, Any, Path]:
     after = recipe.evaluate(sdk.load(out / "merged"), "after", before)
     clock.phase("after")
 
+    say(6, "export to GGUF (q8_0 + Ollama Modelfile) and evaluate it on llama.cpp")
+    exported, gguf, gguf_section = _export(recipe, out, before)
+    clock.phase("gguf")
+
     run = DemoRun(output=out, config=config, before=before, after=after, metrics=result.metrics,
-                  merge_diff=merged.max_logit_diff, timings=clock.timings)
+                  merge_diff=merged.max_logit_diff, gguf=gguf, timings=clock.timings)
     report = out / "report.md"
-    write_text_atomic(report, recipe.report(run))
-    write_text_atomic(out / "metrics.json", json.dumps({"before": before.to_dict(), "after": after.to_dict(),
-                                                        "train": result.metrics, "timings": clock.timings},
-                                                       ensure_ascii=False, indent=2) + "\n")
+    write_text_atomic(report, recipe.report(run) + gguf_section)
+    figures = {"before": before.to_dict(), "after": after.to_dict(), "train": result.metrics, "timings": clock.timings}
+    if gguf is not None:
+        figures.update(gguf=gguf.to_dict(), export=exported.verification.to_json())
+    write_text_atomic(out / "metrics.json", json.dumps(figures, ensure_ascii=False, indent=2) + "\n")
     return before, after, report
+
+
+def _export(recipe: Recipe, out: Path, before: Any) -> tuple[Any, Any, str]:
+    """Export the merged model to DIR/gguf/ and evaluate it as "after" was; without llama.cpp,
+    say so and go on (everything else works without it)."""
+    import importlib.util
+
+    import sdk
+    from sdk.engines.llamacpp import INSTALL
+    from sdk.export import export_gguf
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        print(f"   skipped: {INSTALL}", flush=True)
+        return None, None, ""
+    exported = export_gguf(out / "merged", out / "gguf" / "model.q8_0.gguf", force=True, ollama=True, progress=False)
+    print(f"   {exported.path}: {exported.verification.summary()}", flush=True)
+    gguf = recipe.evaluate(sdk.load(exported.path), "gguf", before)
+    section = "\n".join(["", "## The GGUF export (llama.cpp, Ollama)", "",
+                          f"`{exported.path}` ({exported.size_bytes / 2**20:.0f} MiB, q8_0), verified against the merged "
+                          f"model: {exported.verification.summary()}. The same evaluation, run on llama.cpp:", "",
+                          "```", gguf.table(), "```", "",
+                          f"Ollama: `ollama create mymodel -f {exported.modelfile}` then `ollama run mymodel`.", ""])
+    return exported, gguf, section
 
 
 def cell(text: str, width: int = 160) -> str:

@@ -1,0 +1,116 @@
+"""GGUF export and the llama.cpp engine, side by side in one invocation (compare the ratios):
+
+- export time, file size, and each file's verification, per quant type;
+- decode tokens/s of `sdk.load(gguf)` against llama-cpp-python's own `create_completion` on the
+  same file, the same rendered prompt and the same greedy tokens;
+- the same against tunechat's PyTorch `Engine` on the HF model, fp32 and bf16;
+- time to first token and peak RSS of each, each measured in a fresh process.
+
+    python bench/bench_gguf.py [--tokens 128] [--repeats 3] [--quants f16,bf16,q8_0,q5_k_m,q4_k_m]"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROMPT = [{"role": "user", "content": "Write a long story about a dragon who learns to cook."}]
+
+
+def measure(kind: str, path: str, tokens: int, repeats: int) -> dict:
+    """In this (fresh) process: load, warm up, then the median decode rate and first-token time."""
+    import sdk
+
+    started = time.perf_counter()
+    if kind == "create_completion":
+        from sdk.engines.llamacpp import import_llama_cpp, load_params
+
+        llm = import_llama_cpp().Llama(model_path=path, n_ctx=8192, verbose=False, **load_params())
+        engine = sdk.load(path)  # only to render the same prompt text
+        prompt = engine.render(PROMPT)
+        del engine
+
+        def run() -> tuple[float, float, int]:
+            llm.reset()
+            t0 = time.perf_counter()
+            first, count = None, 0
+            for _ in llm.create_completion(prompt, max_tokens=tokens, temperature=0, top_k=1, min_p=0.0, stream=True):
+                count += 1
+                first = first or time.perf_counter()
+            return first - t0, time.perf_counter() - first, count
+    else:
+        options = {"pytorch-fp32": {"dtype": "fp32"}, "pytorch-bf16": {"dtype": "bf16"}}.get(kind, {})
+        engine = sdk.load(path, **options)
+
+        def run() -> tuple[float, float, int]:
+            if hasattr(engine, "_cache"):
+                engine._cache, engine._cached_ids = None, []  # cold prefill, as create_completion's reset
+            else:
+                engine.llm.reset()
+            t0 = time.perf_counter()
+            first = None
+            generation = engine.stream(PROMPT, temperature=0, max_new_tokens=tokens)
+            for _ in generation:
+                first = first or time.perf_counter()
+            return first - t0, time.perf_counter() - first, generation.completion_tokens
+    load = time.perf_counter() - started
+    run()
+    runs = [run() for _ in range(repeats)]
+    ttft = statistics.median(r[0] for r in runs)
+    rate = statistics.median((r[2] - 1) / r[1] for r in runs)  # tokens after the first, over the time after it
+    return {"kind": kind, "tokens": min(r[2] for r in runs), "load_s": round(load, 2), "ttft_s": round(ttft, 3), "tok_s": round(rate, 1),
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+def in_fresh_process(kind: str, path: str, tokens: int, repeats: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--one", kind, path, "--tokens", str(tokens), "--repeats", str(repeats)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quants", default="f16,bf16,q8_0,q5_k_m,q4_k_m")
+    parser.add_argument("--one", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure(*args.one, args.tokens, args.repeats)))
+        return
+
+    from sdk.export import export_gguf
+    from sdk.models import embedded_model_path
+
+    model = str(embedded_model_path())
+    print(f"{args.tokens} greedy tokens (the answer must not end sooner: the prompt asks for a long story), "
+          f"median of {args.repeats}, each engine in a fresh process")
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {}
+        print("\nexport                  seconds  MiB   verification")
+        for quant in args.quants.split(","):
+            result = export_gguf(None, Path(tmp) / f"smol.{quant}.gguf", quant=quant, progress=False)
+            files[quant] = str(result.path)
+            print(f"  {quant:<8}              {result.seconds:6.1f} {result.size_bytes / 2**20:6.1f}  {result.verification.summary()}")
+
+        baselines = {kind: in_fresh_process(kind, model, args.tokens, args.repeats) for kind in ("pytorch-fp32", "pytorch-bf16")}
+        print("\nengine                          tok/s   TTFT s  load s  peak RSS MiB")
+        for kind, row in baselines.items():
+            print(f"  {kind:<28} {row['tok_s']:6.1f}  {row['ttft_s']:6.3f}  {row['load_s']:6.2f}  {row['peak_rss_mib']:6d}")
+        for quant, path in files.items():
+            ours = in_fresh_process("tunechat", path, args.tokens, args.repeats)
+            theirs = in_fresh_process("create_completion", path, args.tokens, args.repeats)
+            for label, row in [(f"sdk.load({quant})", ours), (f"create_completion({quant})", theirs)]:
+                print(f"  {label:<28} {row['tok_s']:6.1f}  {row['ttft_s']:6.3f}  {row['load_s']:6.2f}  {row['peak_rss_mib']:6d}")
+            print(f"    ratio sdk.load/create_completion = {ours['tok_s'] / theirs['tok_s']:.2f}x (target >= 0.95x); "
+                  f"vs PyTorch fp32 {ours['tok_s'] / baselines['pytorch-fp32']['tok_s']:.1f}x (target >= 4x), "
+                  f"vs bf16 {ours['tok_s'] / baselines['pytorch-bf16']['tok_s']:.1f}x (target >= 2x)")
+
+
+if __name__ == "__main__":
+    main()
