@@ -64,7 +64,17 @@ def measure(kind: str, path: str, tokens: int, repeats: int) -> dict:
     ttft = statistics.median(r[0] for r in runs)
     rate = statistics.median((r[2] - 1) / r[1] for r in runs)  # tokens after the first, over the time after it
     return {"kind": kind, "tokens": min(r[2] for r in runs), "load_s": round(load, 2), "ttft_s": round(ttft, 3), "tok_s": round(rate, 1),
-            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+            "peak_rss_mib": _peak_rss_mib()}
+
+
+def _peak_rss_mib() -> int:
+    """This process's peak resident memory. Not getrusage's ru_maxrss: on Linux it survives exec,
+    so a child started by a big parent reports the parent's peak."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        line = next(line for line in status.read_text().splitlines() if line.startswith("VmHWM:"))
+        return round(int(line.split()[1]) / 1024)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def in_fresh_process(kind: str, path: str, tokens: int, repeats: int) -> dict:
@@ -84,6 +94,7 @@ def main() -> None:
         print(json.dumps(measure(*args.one, args.tokens, args.repeats)))
         return
 
+    from sdk.errors import TunechatError
     from sdk.export import export_gguf
     from sdk.models import embedded_model_path
 
@@ -94,7 +105,11 @@ def main() -> None:
         files = {}
         print("\nexport                  seconds  MiB   verification")
         for quant in args.quants.split(","):
-            result = export_gguf(None, Path(tmp) / f"smol.{quant}.gguf", quant=quant, progress=False)
+            try:
+                result = export_gguf(None, Path(tmp) / f"smol.{quant}.gguf", quant=quant, progress=False)
+            except TunechatError as exc:
+                print(f"  {quant:<8}              refused: {exc}")
+                continue
             files[quant] = str(result.path)
             print(f"  {quant:<8}              {result.seconds:6.1f} {result.size_bytes / 2**20:6.1f}  {result.verification.summary()}")
 

@@ -24,17 +24,27 @@ def ollama_template(template: Template | None, tokenizer: Any) -> str:
     def render(*roles_and_texts: tuple[str, str]) -> str:
         return render_prompt([{"role": r, "content": t} for r, t in roles_and_texts], template, tokenizer)
 
+    refused = TunechatError("this chat template renders turns differently by position: it has no Ollama TEMPLATE equivalent")
     with_system = render(("system", _S), ("user", _U1))
     two_turns = render(("system", _S), ("user", _U1), ("assistant", _A1), ("user", _U2))
     no_system = render(("user", _U1))
-    system_prefix, rest = with_system.split(_S)
-    between_system_user, after_user = rest.split(_U1)
-    user_to_answer, rest = two_turns.split(_U1)[1].split(_A1)
-    answer_to_user, after_user2 = rest.split(_U2)
-    plain_prefix = no_system.split(_U1)[0]
+    try:  # each marker must appear exactly once where it was put
+        system_prefix, rest = with_system.split(_S)
+        between_system_user, after_user = rest.split(_U1)
+        user_to_answer, rest = two_turns.split(_U1)[1].split(_A1)
+        answer_to_user, after_user2 = rest.split(_U2)
+        plain_prefix, _ = no_system.split(_U1)
+    except ValueError:
+        raise refused from None
     user_prefix = _common_suffix(_common_suffix(between_system_user, answer_to_user), plain_prefix)
     if user_to_answer != after_user or after_user2 != after_user or not two_turns.startswith(system_prefix):
-        raise TunechatError("this chat template renders turns differently by position: it has no Ollama TEMPLATE equivalent")
+        raise refused
+    # Where every turn ends with the end-of-turn marker, keep it with the turn it ends (as a person
+    # would write the template); the rendered text is the same either way.
+    for word in stop_words_for(template, tokenizer):
+        if user_prefix.startswith(word):
+            user_prefix = user_prefix[len(word):].lstrip("\n")
+            break
     system_suffix = between_system_user[: len(between_system_user) - len(user_prefix)]
     answer_suffix = answer_to_user[: len(answer_to_user) - len(user_prefix)]
     default_system = plain_prefix[: len(plain_prefix) - len(user_prefix)]

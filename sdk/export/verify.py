@@ -33,8 +33,10 @@ TEXT = ("The quick brown fox jumps over the lazy dog. In 1969, Apollo 11 landed 
 # within MAX_LOGIT_DIFF of the HF model's.
 MAX_LOGIT_DIFF = {"f32": 0.1, "f16": 0.5, "bf16": 1.0, "q8_0": 3.0}
 # Quantized types: bounds on teacher-forced top-1 agreement and on the perplexity ratio.
-MIN_TOP1 = {"q8_0": 0.9, "q6_k": 0.88, "q5_k_m": 0.85, "q4_k_m": 0.8, "q4_0": 0.75}
-MAX_PPL_RATIO = {"q8_0": 1.05, "q6_k": 1.1, "q5_k_m": 1.15, "q4_k_m": 1.25, "q4_0": 1.35}
+# Set from the embedded 135M model, a hard case: its 576-wide rows are not a multiple of the
+# k-quants' 256-block, so llama.cpp falls back to q5_0/q5_1/q8_0 for most tensors.
+MIN_TOP1 = {"q8_0": 0.9, "q6_k": 0.85, "q5_k_m": 0.8, "q4_k_m": 0.75, "q4_0": 0.7}
+MAX_PPL_RATIO = {"q8_0": 1.05, "q6_k": 1.15, "q5_k_m": 1.25, "q4_k_m": 1.35, "q4_0": 1.5}
 
 
 @dataclass
