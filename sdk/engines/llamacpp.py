@@ -91,8 +91,9 @@ class LlamaCppEngine(LocalEngine):
         self._eos_ids = {token for token in ends if token is not None}
 
     def _tokens(self, prompt_ids: list[int], settings: GenerationConfig) -> Generator[int, None, None]:
-        if settings.seed is not None:
-            self.llm.set_seed(settings.seed)
+        # A fresh random seed unless one is given, as the PyTorch engine (else one seeded call would
+        # fix the sampler's state for every later unseeded one).
+        self.llm.set_seed(settings.seed if settings.seed is not None else int.from_bytes(os.urandom(4), "little"))
         # min_p and typical_p off: the same filters as the PyTorch engine (temperature, top-k, top-p).
         yield from self.llm.generate(prompt_ids, temp=settings.temperature, top_k=settings.top_k, top_p=settings.top_p,
                                      min_p=0.0, typical_p=1.0, repeat_penalty=settings.repetition_penalty, reset=True)

@@ -90,9 +90,7 @@ def verify(model: Any, tokenizer: Any, template: Template | None, system: str | 
     agreement, margins, diffs, same, total = [], [], [], 0, 0
     with torch.inference_mode():
         for prompt in probes:
-            ids = list(prompt)
-            for _ in range(TOKENS):  # HF greedy, no end-of-turn: compare a fixed number of tokens
-                ids.append(int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax()))
+            ids = prompt + _greedy(model, prompt)
             hf = model(input_ids=torch.tensor([ids])).logits[0].float().numpy()
             top2 = np.sort(hf[len(prompt) - 1: -1], axis=-1)[:, -2:]
             ours = gguf_logits(ids)
@@ -123,6 +121,22 @@ def verify(model: Any, tokenizer: Any, template: Template | None, system: str | 
     if quant in MAX_PPL_RATIO and result.perplexity_gguf > MAX_PPL_RATIO[quant] * result.perplexity_hf:
         result.failures.append(f"perplexity {result.perplexity_gguf:.2f} > {MAX_PPL_RATIO[quant]}× HF's {result.perplexity_hf:.2f}")
     return result
+
+
+def _greedy(model: Any, prompt: list[int]) -> list[int]:
+    """TOKENS greedy tokens from the HF model with its KV cache, past any end-of-turn (a fixed
+    number of tokens to compare)."""
+    import inspect
+
+    import torch
+
+    name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    out = model(input_ids=torch.tensor([prompt]), use_cache=True)
+    ids: list[int] = []
+    for _ in range(TOKENS):
+        ids.append(int(out.logits[0, -1].argmax()))
+        out = model(input_ids=torch.tensor([ids[-1:]]), use_cache=True, **{name: getattr(out, name)})
+    return ids
 
 
 def _perplexity(logits: Any, ids: list[int]) -> float:
