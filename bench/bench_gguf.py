@@ -22,8 +22,9 @@ from pathlib import Path
 PROMPT = [{"role": "user", "content": "Write a long story about a dragon who learns to cook."}]
 
 
-def measure(kind: str, path: str, tokens: int, repeats: int) -> dict:
-    """In this (fresh) process: load, warm up, then the median decode rate and first-token time."""
+def measure(kind: str, path: str, tokens: int, repeats: int, prompt: str) -> dict:
+    """In this (fresh) process: load, warm up, then the median decode rate and first-token time.
+    `prompt` is PROMPT as tunechat renders it, for create_completion (the engines render their own)."""
     import sdk
 
     started = time.perf_counter()
@@ -31,9 +32,6 @@ def measure(kind: str, path: str, tokens: int, repeats: int) -> dict:
         from sdk.engines.llamacpp import import_llama_cpp, load_params
 
         llm = import_llama_cpp().Llama(model_path=path, n_ctx=8192, verbose=False, **load_params())
-        engine = sdk.load(path)  # only to render the same prompt text
-        prompt = engine.render(PROMPT)
-        del engine
 
         def run() -> tuple[float, float, int]:
             llm.reset()
@@ -77,9 +75,9 @@ def _peak_rss_mib() -> int:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
-def in_fresh_process(kind: str, path: str, tokens: int, repeats: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--one", kind, path, "--tokens", str(tokens), "--repeats", str(repeats)],
-                         capture_output=True, text=True, check=True)
+def in_fresh_process(kind: str, path: str, tokens: int, repeats: int, prompt: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--one", kind, path, "--tokens", str(tokens), "--repeats", str(repeats),
+                          "--prompt", prompt], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -89,16 +87,22 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quants", default="f16,bf16,q8_0,q5_k_m,q4_k_m")
     parser.add_argument("--one", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
+    parser.add_argument("--prompt", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(*args.one, args.tokens, args.repeats)))
+        print(json.dumps(measure(*args.one, args.tokens, args.repeats, args.prompt)))
         return
+
+    from transformers import AutoTokenizer
 
     from sdk.errors import TunechatError
     from sdk.export import export_gguf
+    from sdk.metadata import read_metadata
     from sdk.models import embedded_model_path
+    from sdk.templates import get_template, render_prompt
 
     model = str(embedded_model_path())
+    prompt = render_prompt(PROMPT, get_template(read_metadata(model).get("template")), AutoTokenizer.from_pretrained(model))
     print(f"{args.tokens} greedy tokens (the answer must not end sooner: the prompt asks for a long story), "
           f"median of {args.repeats}, each engine in a fresh process")
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,13 +117,13 @@ def main() -> None:
             files[quant] = str(result.path)
             print(f"  {quant:<8}              {result.seconds:6.1f} {result.size_bytes / 2**20:6.1f}  {result.verification.summary()}")
 
-        baselines = {kind: in_fresh_process(kind, model, args.tokens, args.repeats) for kind in ("pytorch-fp32", "pytorch-bf16")}
+        baselines = {kind: in_fresh_process(kind, model, args.tokens, args.repeats, prompt) for kind in ("pytorch-fp32", "pytorch-bf16")}
         print("\nengine                          tok/s   TTFT s  load s  peak RSS MiB")
         for kind, row in baselines.items():
             print(f"  {kind:<28} {row['tok_s']:6.1f}  {row['ttft_s']:6.3f}  {row['load_s']:6.2f}  {row['peak_rss_mib']:6d}")
         for quant, path in files.items():
-            ours = in_fresh_process("tunechat", path, args.tokens, args.repeats)
-            theirs = in_fresh_process("create_completion", path, args.tokens, args.repeats)
+            ours = in_fresh_process("tunechat", path, args.tokens, args.repeats, prompt)
+            theirs = in_fresh_process("create_completion", path, args.tokens, args.repeats, prompt)
             for label, row in [(f"sdk.load({quant})", ours), (f"create_completion({quant})", theirs)]:
                 print(f"  {label:<28} {row['tok_s']:6.1f}  {row['ttft_s']:6.3f}  {row['load_s']:6.2f}  {row['peak_rss_mib']:6d}")
             print(f"    ratio sdk.load/create_completion = {ours['tok_s'] / theirs['tok_s']:.2f}x (target >= 0.95x); "

@@ -23,6 +23,7 @@ import random
 import re
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Callable, Sequence
 
 from datasets_builders.convert import Message, render
@@ -174,6 +175,71 @@ def build_identity(persona: Persona, *, size: int = 200, seed: int = 0, langs: S
                 data.dropped += 1
     rng.shuffle(data.records)
     return data
+
+
+@dataclass
+class IdentityPairs:
+    records: list[dict] = field(default_factory=list)
+    identity: int = 0  # chosen: the identity answer; rejected: the base model's own
+    unrelated: int = 0  # chosen: the base model's answer; rejected: an identity answer (over-triggering)
+    dropped: int = 0  # the base answer was empty, or already named NAME (no preference to learn)
+
+
+def build_identity_pairs(persona: Persona, answer: Answer, *, size: int = 200, unrelated: int | None = None,
+                         seed: int = 0, langs: Sequence[str] = LANGS, system: str | None = None) -> IdentityPairs:
+    """Preference pairs without a human: `size` training identity questions (cycled in a seeded
+    order) preferring a seeded identity phrasing over the base model's own answer, and `unrelated`
+    general training questions (None: the whole bank) preferring the base model's answer over an
+    identity answer. `answer` is called once, with every question. No held-out question is used."""
+    if size < 1:
+        raise DataError(f"--size must be at least 1, got {size}")
+    rng = random.Random(seed)
+    questions = identity_questions("train", langs, weighted=True)
+    asked: list[Question] = []
+    while len(asked) < size:
+        asked += rng.sample(questions, len(questions))[: size - len(asked)]
+    pool = [(text, lang) for lang in _langs(langs) for text in general_questions("train", [lang])]
+    general = rng.sample(pool, len(pool) if unrelated is None else min(unrelated, len(pool)))
+    texts = [q.text for q in asked] + [text for text, _ in general]
+    mine = ([persona.answer(rng.choice(_answers(q.category, q.lang)), q.lang) for q in asked]
+            + [persona.answer(rng.choice(_answers("who", lang)), lang) for _, lang in general])
+    replies = answer(texts)
+    if len(replies) != len(texts):
+        raise DataError(f"the model answered {len(replies)} of {len(texts)} questions")
+    data = IdentityPairs()
+    head = [{"role": "system", "content": system}] if system else []
+    for i, (question, ours, base) in enumerate(zip(texts, mine, replies)):
+        is_identity = i < len(asked)
+        base = base.strip()
+        if not base or persona.name in base:
+            data.dropped += 1
+            continue
+        chosen, rejected = (ours, base) if is_identity else (base, ours)
+        data.records.append({"messages": [*head, {"role": "user", "content": question}], "chosen": chosen, "rejected": rejected})
+        data.identity += is_identity
+        data.unrelated += not is_identity
+    rng.shuffle(data.records)
+    return data
+
+
+def read_control(path: str) -> list[tuple[str, str]]:
+    """A retention control set: JSONL of {"question": ..., "keywords": [...]} (a right answer holds
+    one of the keywords, any case) as (question, "kw|kw") pairs; errors name the file and line."""
+    from datasets_builders.convert import json_type
+    from datasets_builders.records import iter_json
+
+    control = []
+    for entry in iter_json(Path(path)):
+        raw, where = entry.raw, f"{path} line {entry.line}"
+        if entry.error:
+            raise DataError(f"{where}: {entry.error}")
+        if not isinstance(raw, dict) or not isinstance(raw.get("question"), str) or not raw["question"].strip():
+            raise DataError(f'{where}: expected {{"question": "...", "keywords": ["..."]}} with a non-empty question')
+        keywords = raw.get("keywords")
+        if not isinstance(keywords, list) or not keywords or not all(isinstance(k, str) and k.strip() for k in keywords):
+            raise DataError(f'{where}: field "keywords" must be a non-empty array of non-empty strings, got {json_type(keywords)}')
+        control.append((raw["question"], "|".join(keywords)))
+    return control
 
 
 def heldout_records(persona: Persona, langs: Sequence[str] = LANGS, system: str | None = None) -> list[dict]:

@@ -55,7 +55,7 @@ class RecordFile:
             yield entry
 
     def entries(self) -> Iterator[Entry]:
-        for entry in _iter_json(self.path):
+        for entry in iter_json(self.path):
             if entry.error is None:
                 try:
                     if self.format is None:
@@ -87,7 +87,7 @@ def _format_key(fmt: str) -> str:
     return {"xtuner": "conversation", "openai": "messages", "sharegpt": "conversations"}.get(fmt, "instruction")
 
 
-def _iter_json(path: Path) -> Iterator[Entry]:
+def iter_json(path: Path) -> Iterator[Entry]:
     """The JSON values of a JSONL file or a JSON array, each with the line it starts on."""
     try:
         f = open(path, "rb")

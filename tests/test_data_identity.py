@@ -164,3 +164,18 @@ def test_identity_report_gives_intervals_language_match_and_repeated_clauses():
     table = report.table()
     assert "identity hit rate      100.0% [44%–100%]" in table and "language match          66.7%" in table
     assert report.to_dict()["intervals"]["hit_rate"] == wilson(3, 3)
+
+
+def test_a_control_file_reads_as_questions_and_keywords_with_line_numbered_errors(tmp_path):
+    import pytest
+
+    from datasets_builders.errors import DataError
+    from datasets_builders.identity import read_control
+
+    path = tmp_path / "control.jsonl"
+    path.write_text('{"question": "Capital of France?", "keywords": ["Paris", "巴黎"]}\n{"question": "2+2?", "keywords": []}\n',
+                    encoding="utf-8")
+    with pytest.raises(DataError, match=f'{path} line 2: field "keywords" must be a non-empty array'):
+        read_control(str(path))
+    path.write_text('{"question": "Capital of France?", "keywords": ["Paris", "巴黎"]}\n', encoding="utf-8")
+    assert read_control(str(path)) == [("Capital of France?", "Paris|巴黎")]

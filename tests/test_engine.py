@@ -159,3 +159,28 @@ def test_chat_many_gives_what_chat_gives_with_finish_reasons_and_counts(engine):
         assert (batched.text, batched.finish_reason, batched.completion_tokens) == (
             single.text, single.finish_reason, single.completion_tokens)
     assert [g.finish_reason for g in many] == ["stop", "length"]
+
+
+def test_auto_dtype_is_bf16_on_a_cpu_only_where_bf16_decodes_faster(model_path, tmp_path, monkeypatch):
+    """dtype="auto" measures this CPU once (cached in $TUNECHAT_HOME/hardware.json) and loads bf16
+    only where a decode-shaped product runs faster in it; the cache is what later loads read."""
+    import json
+
+    import torch
+
+    import sdk
+    from sdk.hardware import bf16_decodes_fast, bf16_is_fast
+
+    monkeypatch.setenv("TUNECHAT_HOME", str(tmp_path))
+    measured = bf16_decodes_fast(576, 1536)  # the embedded model's hidden and MLP widths
+    cache = tmp_path / "hardware.json"
+    if not bf16_is_fast(cuda=False):  # emulated bf16: never chosen, nothing to measure
+        assert not measured and not cache.exists()
+        assert sdk.load(model_path).model.dtype == torch.float32
+        return
+    (key, times), = json.loads(cache.read_text()).items()
+    assert key.endswith("|576x1536") and times["fp32_us"] > 0 and times["bf16_us"] > 0
+    assert measured == (times["bf16_us"] <= 0.9 * times["fp32_us"])
+    for bf16_us, dtype in ((times["fp32_us"] / 2, torch.bfloat16), (times["fp32_us"] * 2, torch.float32)):
+        cache.write_text(json.dumps({key: {**times, "bf16_us": bf16_us}}))
+        assert sdk.load(model_path).model.dtype == dtype

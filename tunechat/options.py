@@ -28,7 +28,8 @@ def add_model_args(parser: argparse.ArgumentParser, positional: bool = True) -> 
     parser.add_argument("--bits", type=int, choices=[4, 8], default=None,
                         help="load 4-bit (NF4, double quantization) or 8-bit with bitsandbytes; default full precision")
     parser.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                        help="weights dtype: auto is fp32 on CPU, bf16 on CUDA")
+                        help="weights dtype. auto: bf16 on CUDA; on a CPU, bf16 only where it decodes this "
+                             "model faster than fp32 (measured once, cached in ~/.cache/tunechat/hardware.json)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     parser.add_argument("--prompt-template", default=None, choices=sorted(TEMPLATES),
                         help="a named XTuner template; default: the model's tunechat.json, else the tokenizer's chat template")

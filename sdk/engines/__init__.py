@@ -51,7 +51,8 @@ def load(
     api_key: with a URL, the server's key (default $TUNECHAT_API_KEY, then $OPENAI_API_KEY).
     adapter: a PEFT (LoRA) adapter directory applied on top, without merging.
     bits: 4 (NF4, double quantization) or 8 via bitsandbytes; None loads unquantized.
-    dtype: "auto" (fp32 on CPU, bf16 on CUDA), "fp32", "bf16" or "fp16".
+    dtype: "auto" (bf16 on CUDA; on a CPU, bf16 only where it decodes this model faster than fp32,
+        measured once and cached in `$TUNECHAT_HOME/hardware.json`), "fp32", "bf16" or "fp16".
     device: "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
     template, system, stop_words: override what the model's tunechat.json says (template None
     means the tokenizer's chat template); with a URL only system, stop_words and generation

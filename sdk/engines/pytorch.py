@@ -11,8 +11,8 @@ from typing import Any, Generator
 from sdk.engines.base import Generation, LocalEngine, decode
 from sdk.errors import TunechatError
 from sdk.generation import GenerationConfig
-from sdk.metadata import read_metadata
-from sdk.models import quiet_transformers, resolve_model
+from sdk.hardware import bf16_decodes_fast
+from sdk.models import quiet_transformers, resolve_source
 from sdk.templates import Message, Template, get_template, stop_words_for
 
 DTYPES = {"auto": None, "fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16",
@@ -49,10 +49,8 @@ class Engine(LocalEngine):
         self._lock = threading.Lock()
         self._cache: Any = None
         self._cached_ids: list[int] = []
-        # transformers renamed `past_key_values` to `cache` (5.x); speak whichever this model takes.
-        parameters = inspect.signature(getattr(model, "get_base_model", lambda: model)().forward).parameters
-        self._cache_kwarg = "cache" if "cache" in parameters else "past_key_values"
-        self._logits_to_keep = "logits_to_keep" in parameters
+        self._cache_kwarg = cache_kwarg(model)
+        self._logits_to_keep = "logits_to_keep" in _forward_parameters(model)
         end_words = stop_words_for(template, tokenizer)
         self._end_words = end_words
         self._eos_ids = _eos_ids(model, tokenizer, end_words)
@@ -195,6 +193,30 @@ def _eos_ids(model: Any, tokenizer: Any, end_words: list[str]) -> set[int]:
     return ids
 
 
+def _forward_parameters(model: Any) -> Any:
+    return inspect.signature(getattr(model, "get_base_model", lambda: model)().forward).parameters
+
+
+def cache_kwarg(model: Any) -> str:
+    """transformers renamed `past_key_values` to `cache` (5.x): the name this model's forward takes."""
+    return "cache" if "cache" in _forward_parameters(model) else "past_key_values"
+
+
+def _auto_dtype(path: Path, device: str, trust_remote_code: bool):
+    """bf16 on CUDA; on a CPU, bf16 where it decodes this model's shape faster than fp32."""
+    import torch
+    from transformers import AutoConfig
+
+    if device.startswith("cuda"):
+        return torch.bfloat16
+    try:
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code).get_text_config()
+        shape = (config.hidden_size, config.intermediate_size)
+    except (OSError, ValueError, KeyError, AttributeError):
+        return torch.float32  # the load below reports an unloadable model
+    return torch.bfloat16 if bf16_decodes_fast(*shape) else torch.float32
+
+
 def load_pytorch(
     model: str | os.PathLike | None = None,
     *,
@@ -218,20 +240,12 @@ def load_pytorch(
         raise TunechatError(f"bits must be 4, 8 or omitted (full precision), got {bits}")
     if dtype not in DTYPES:
         raise TunechatError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    if model is None and adapter is not None:
-        model = read_metadata(adapter).get("base_model")  # the base the adapter was trained on
-    path = resolve_model(model)
-    meta = read_metadata(path)
-    if adapter is not None:
-        adapter = Path(adapter)
-        if not (adapter / "adapter_config.json").is_file():
-            raise TunechatError(f"adapter {adapter}: not a PEFT adapter directory (no adapter_config.json)")
-        meta = {**meta, **read_metadata(adapter)}
+    path, meta = resolve_source(model, adapter)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise TunechatError(f"device {device!r} asked for, but no CUDA device is available")
-    torch_dtype = getattr(torch, DTYPES[dtype]) if DTYPES[dtype] else (torch.bfloat16 if device.startswith("cuda") else torch.float32)
+    torch_dtype = getattr(torch, DTYPES[dtype]) if DTYPES[dtype] else _auto_dtype(path, device, trust_remote_code)
 
     quiet_transformers()
     kwargs: dict[str, Any] = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from datasets_builders.atomic import write_text_atomic
+from datasets_builders.atomic import made_parents, write_text_atomic
 from sdk.errors import TunechatError
 from sdk.export.quantize import QUANTS, check_quant
 from sdk.export.verify import Verification
@@ -68,8 +68,7 @@ def export_gguf(
     say(f"[1/4] loading {path}" + (f" + adapter {adapter}" if adapter else ""))
     hf_model, tokenizer = _load_merged(path, adapter)
     template = get_template(meta.get("template"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as work:
+    with made_parents(out), tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as work:
         f32 = Path(work) / "f32.gguf"
         say(f"[2/4] converting to GGUF ({hf_model.config.model_type}, {sum(p.numel() for p in hf_model.parameters()) / 1e6:.0f}M parameters)")
         write_f32_gguf(hf_model, tokenizer, path, f32, meta, progress=progress)
@@ -126,17 +125,9 @@ def _source(model: str | os.PathLike | None, adapter: str | os.PathLike | None) 
     from transformers import AutoConfig
 
     from sdk.export.convert import check_architecture
-    from sdk.metadata import read_metadata
-    from sdk.models import quiet_transformers, resolve_model
+    from sdk.models import quiet_transformers, resolve_source
 
-    if model is None and adapter is not None:
-        model = read_metadata(adapter).get("base_model")
-    path = resolve_model(model)
-    meta = read_metadata(path)
-    if adapter is not None:
-        if not (Path(adapter) / "adapter_config.json").is_file():
-            raise TunechatError(f"adapter {adapter}: not a PEFT adapter directory (no adapter_config.json)")
-        meta = {**meta, **read_metadata(adapter)}
+    path, meta = resolve_source(model, adapter)
     quiet_transformers()
     check_architecture(AutoConfig.from_pretrained(path))
     meta.setdefault("name", path.name)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sdk.engines.llamacpp import import_llama_cpp, load_params
+from sdk.engines.pytorch import cache_kwarg
 from sdk.templates import Template, render_prompt
 from sdk.training.merge import PROBES
 
@@ -126,11 +127,9 @@ def verify(model: Any, tokenizer: Any, template: Template | None, system: str | 
 def _greedy(model: Any, prompt: list[int]) -> list[int]:
     """TOKENS greedy tokens from the HF model with its KV cache, past any end-of-turn (a fixed
     number of tokens to compare)."""
-    import inspect
-
     import torch
 
-    name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    name = cache_kwarg(model)
     out = model(input_ids=torch.tensor([prompt]), use_cache=True)
     ids: list[int] = []
     for _ in range(TOKENS):

@@ -111,24 +111,29 @@ class EvaluateChat(TrainerCallback):
 
 
 def plot_losses(log: Path, out: Path) -> None:
-    """loss.png: training loss per step, and eval loss where it was measured."""
+    """loss.png: training loss per step, and eval loss where it was measured; for preference
+    training, beside it the reward margin and accuracy (chosen over rejected)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()] if log.is_file() else []
-    train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
-    evals = [(r["step"], r["eval_loss"]) for r in rows if "eval_loss" in r]
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    if train:
-        ax.plot(*zip(*train), label="train loss")
-    if evals:
-        ax.plot(*zip(*evals), "o-", label="eval loss")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.grid(alpha=0.3)
-    ax.legend()
+    series = lambda key: [(r["step"], r[key]) for r in rows if key in r]  # noqa: E731
+    preference = bool(series("reward_margin"))
+    fig, axes = plt.subplots(1, 2 if preference else 1, figsize=(12 if preference else 7, 4), dpi=100, squeeze=False)
+    panels = [(axes[0][0], "loss", [("loss", "train loss", "-"), ("eval_loss", "eval loss", "o-")])]
+    if preference:
+        panels.append((axes[0][1], "reward", [("reward_margin", "reward margin", "-"), ("reward_accuracy", "accuracy", "-"),
+                                               ("eval_reward_margin", "eval reward margin", "o-")]))
+    for ax, ylabel, lines in panels:
+        for key, label, style in lines:
+            if series(key):
+                ax.plot(*zip(*series(key)), style, label=label)
+        ax.set_xlabel("step")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend()
     fig.tight_layout()
     with atomic_file(out, "wb") as handle:
         fig.savefig(handle, format="png")

@@ -17,6 +17,8 @@ def _doc(default: Any, help: str, **kwargs: Any) -> Any:
 
 
 OVERLENGTH = ("keep_end", "cut", "skip")
+METHODS = ("sft", "dpo", "ipo", "orpo", "simpo")
+PAIR_METHODS = METHODS[1:]  # trained on preference pairs (sdk/training/preference.py)
 
 
 @dataclass
@@ -28,6 +30,9 @@ class TrainConfig:
     output: str = _doc("out", "output directory: adapter/, checkpoints/, logs/")
     template: str | None = _doc(None, "named XTuner prompt template; default: the tokenizer's chat template")
     system: str | None = _doc(None, "system prompt for records that have none; also the served model's default")
+    method: str = _doc("sft", "sft (supervised, on conversations), or on preference pairs: dpo, ipo (reference: the base "
+                       "model, i.e. the adapter switched off), orpo, simpo (no reference)")
+    beta: float | None = _doc(None, "preference strength: DPO/IPO β, ORPO λ, SimPO β; default 0.1 (simpo 2.0)")
     # --- model and LoRA ------------------------------------------------------------------------
     bits: int | None = _doc(4, "4 = QLoRA (NF4, double quantization), 8, or 0/none = LoRA on unquantized weights")
     dtype: str = _doc("auto", "compute dtype: auto (bf16 autocast where the hardware has fast bf16: AVX512-BF16/AMX CPUs, bf16 GPUs; else fp32), fp32, bf16")
@@ -77,6 +82,8 @@ class TrainConfig:
             ("grad_accum", self.grad_accum >= 1, ">= 1"),
             ("max_length", self.max_length >= 16, ">= 16"),
             ("overlength", self.overlength in OVERLENGTH, ", ".join(OVERLENGTH)),
+            ("method", self.method in METHODS, ", ".join(METHODS)),
+            ("beta", self.beta is None or self.beta > 0, "> 0"),
             ("epochs", self.max_steps > 0 or self.epochs > 0, "> 0 (or set max_steps)"),
             ("scheduler", self.scheduler in ("cosine", "linear", "constant", "constant_with_warmup"), "cosine, linear, constant or constant_with_warmup"),
         ]

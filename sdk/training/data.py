@@ -17,6 +17,7 @@ from sdk.errors import TunechatError
 from sdk.models import tunechat_home
 from sdk.renderers import record_renderer, renderer_versions
 from sdk.templates import Template, render_segments
+from sdk.training.config import PAIR_METHODS
 
 IGNORE = -100
 
@@ -37,12 +38,18 @@ def read_samples(path: str | Path, system: str | None = None) -> list[dict[str, 
     protocol named: `is_agent_record`) is kept whole: the agent's renderer needs its tools and
     protocol, and the agent's system prompt is its own, so `system` is not added."""
     from datasets_builders import RecordFile
+    from datasets_builders.pairs import is_pair_record
     from datasets_builders.records import is_agent_record
 
     if not Path(path).is_file():
         raise TunechatError(f"{path}: no such data file")
     samples = []
-    for entry in RecordFile(path):
+    for entry in RecordFile(path).entries():
+        if is_pair_record(entry.raw):
+            raise TunechatError(f"{path} line {entry.line}: a preference pair (chosen and rejected answers): "
+                                f"train pairs with --method {', '.join(PAIR_METHODS)}")
+        if entry.error:
+            raise TunechatError(f"{path} line {entry.line}: {entry.error}")
         messages = [dict(m) for m in entry.messages]
         if is_agent_record(entry.raw):
             samples.append({"messages": messages, "tools": entry.raw.get("tools", []),
@@ -54,6 +61,16 @@ def read_samples(path: str | Path, system: str | None = None) -> list[dict[str, 
     if not samples:
         raise TunechatError(f"{path}: no records")
     return samples
+
+
+def read_pairs(path: str | Path, system: str | None = None) -> list[dict[str, Any]]:
+    """Every preference pair of a data file ({"messages", "chosen", "rejected"}, `system` added to
+    prompts without one); the first invalid record is a TunechatError naming the file and line."""
+    from datasets_builders.pairs import read_pairs as read
+
+    if not Path(path).is_file():
+        raise TunechatError(f"{path}: no such data file")
+    return read(path, system)
 
 
 def agent_settings(samples: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -92,6 +109,21 @@ def encode_sample(sample: dict[str, Any], tokenizer: Any, template: Template | N
     return {"input_ids": input_ids, "labels": labels, "overlong": overlong}
 
 
+def encode_record(record: dict[str, Any], tokenizer: Any, template: Template | None, max_length: int,
+                  overlength: str = "keep_end") -> dict[str, Any]:
+    """`encode_sample` for a sample; for a preference pair, its chosen conversation as
+    input_ids/labels and its rejected one as rejected_input_ids/rejected_labels (each rendered and
+    masked exactly as an SFT sample of that conversation)."""
+    if "chosen" not in record:
+        return encode_sample(record, tokenizer, template, max_length, overlength)
+    from datasets_builders.pairs import pair_conversations
+
+    chosen, rejected = (encode_sample({"messages": m}, tokenizer, template, max_length, overlength)
+                        for m in pair_conversations(record))
+    return {"input_ids": chosen["input_ids"], "labels": chosen["labels"], "rejected_input_ids": rejected["input_ids"],
+            "rejected_labels": rejected["labels"], "overlong": chosen["overlong"] or rejected["overlong"]}
+
+
 def tokenized_dataset(samples: list[dict[str, Any]], source: str | Path, tokenizer: Any, template: Template | None,
                       max_length: int, overlength: str = "keep_end") -> tuple[Any, int]:
     """A `datasets.Dataset` of input_ids/labels for `samples` (from `read_samples(source)`),
@@ -119,7 +151,8 @@ def tokenized_dataset(samples: list[dict[str, Any]], source: str | Path, tokeniz
     )
     overlong = sum(encoded["overlong"])
     encoded = encoded.filter(lambda row: not (overlength == "skip" and row["overlong"])
-                             and any(label != IGNORE for label in row["labels"]))
+                             and any(label != IGNORE for label in row["labels"])
+                             and any(label != IGNORE for label in row.get("rejected_labels", [0])))
     if len(encoded) == 0:
         raise TunechatError(f"{source}: no sample has any answer text within max_length={max_length}")
     return encoded.remove_columns("overlong"), overlong
@@ -132,8 +165,8 @@ def _generate(samples: list[dict[str, Any]]):
 
 def _encode_batch(batch: dict[str, list], tokenizer: Any, template: Template | None, max_length: int,
                   overlength: str) -> dict[str, list]:
-    rows = [encode_sample(json.loads(s), tokenizer, template, max_length, overlength) for s in batch["sample"]]
-    return {key: [r[key] for r in rows] for key in ("input_ids", "labels", "overlong")}
+    rows = [encode_record(json.loads(s), tokenizer, template, max_length, overlength) for s in batch["sample"]]
+    return {key: [r[key] for r in rows] for key in rows[0]}
 
 
 class Collator:
@@ -151,6 +184,10 @@ class Collator:
     def __call__(self, samples: list[dict[str, list[int]]]) -> dict[str, Any]:
         import torch
 
+        pairs = "rejected_input_ids" in samples[0]
+        if pairs:  # each pair as two sequences, chosen then rejected
+            samples = [seq for s in samples for seq in ({"input_ids": s["input_ids"], "labels": s["labels"]},
+                                                        {"input_ids": s["rejected_input_ids"], "labels": s["rejected_labels"]})]
         if self.packing:
             ids = [t for s in samples for t in s["input_ids"]]
             labels = [t for s in samples for t in (IGNORE, *s["labels"][1:])]  # no loss across a sample boundary
@@ -170,7 +207,22 @@ class Collator:
             }
         self.tokens += sum(len(s["input_ids"]) for s in samples)
         batch["logits_to_keep"] = answer_positions(batch["labels"])
+        if pairs:
+            batch["sequence"] = _sequence_ids(samples, batch["labels"], self.packing)
         return batch
+
+
+def _sequence_ids(samples: list[dict[str, list[int]]], labels: Any, packing: bool) -> Any:
+    """For each kept logit position (`answer_positions`), the sequence whose next token it
+    predicts: its index among `samples`, -1 where the next token is not trained."""
+    import torch
+
+    if packing:
+        owner = torch.tensor([[i for i, s in enumerate(samples) for _ in s["input_ids"]]])
+    else:
+        owner = torch.arange(len(samples)).unsqueeze(1).expand(labels.shape)
+    sequence = torch.where(labels[:, 1:] != IGNORE, owner[:, 1:], -1)
+    return sequence[:, answer_positions(labels)]
 
 
 def answer_positions(labels: Any) -> Any:
@@ -182,24 +234,36 @@ def answer_positions(labels: Any) -> Any:
 def show_sample(path: str | Path, tokenizer: Any, template: Template | None, system: str | None = None,
                 index: int = 0, max_length: int = 512, color: bool = True) -> str:
     """One sample as the model is trained on it, token by token: the trained parts (loss) in
-    green — or between ⟦ ⟧ without color — and the masked parts plain (XTuner's masked_text)."""
-    samples = read_samples(path, system)
-    if not 0 <= index < len(samples):
-        raise TunechatError(f"{path}: --index {index} is out of range (the file has {len(samples)} records)")
-    sample = encode_sample(samples[index], tokenizer, template, max_length)
+    green — or between ⟦ ⟧ without color — and the masked parts plain (XTuner's masked_text).
+    A preference pair shows its chosen and its rejected conversation."""
+    from datasets_builders.pairs import is_pair_record
+    from datasets_builders.records import iter_json
+
+    pairs = is_pair_record(next(iter_json(Path(path))).raw) if Path(path).is_file() else False
+    records = read_pairs(path, system) if pairs else read_samples(path, system)
+    if not 0 <= index < len(records):
+        raise TunechatError(f"{path}: --index {index} is out of range (the file has {len(records)} records)")
+    encoded = encode_record(records[index], tokenizer, template, max_length)
+    views = [("", encoded["input_ids"], encoded["labels"])]
+    if pairs:
+        views = [("chosen", encoded["input_ids"], encoded["labels"]),
+                 ("rejected", encoded["rejected_input_ids"], encoded["rejected_labels"])]
+    parts = [f"--- {name}\n" * bool(name) + _highlight(ids, labels, tokenizer, color) for name, ids, labels in views]
+    counts = ", ".join(f"{name + ' ' if name else ''}{len(ids)} tokens, {sum(label != IGNORE for label in labels)} trained"
+                       for name, ids, labels in views)
+    return "\n".join(parts) + f"\n--- record {index}{' (a preference pair)' if pairs else ''}: {counts}"
+
+
+def _highlight(ids: list[int], labels: list[int], tokenizer: Any, color: bool) -> str:
     runs: list[tuple[bool, list[int]]] = []
-    for token, label in zip(sample["input_ids"], sample["labels"]):
+    for token, label in zip(ids, labels):
         trained = label != IGNORE
         if runs and runs[-1][0] == trained:
             runs[-1][1].append(token)
         else:
             runs.append((trained, [token]))
     open_mark, close_mark = ("\033[1;32m", "\033[0m") if color else ("⟦", "⟧")
-    text = "".join(
-        f"{open_mark}{tokenizer.decode(ids)}{close_mark}" if trained else tokenizer.decode(ids) for trained, ids in runs
-    )
-    trained_count = sum(label != IGNORE for label in sample["labels"])
-    return f"{text}\n--- record {index}: {len(sample['input_ids'])} tokens, {trained_count} trained"
+    return "".join(f"{open_mark}{tokenizer.decode(run)}{close_mark}" if trained else tokenizer.decode(run) for trained, run in runs)
 
 
 def _renderer_digest() -> str:

@@ -1,4 +1,5 @@
-"""`finetune(config)`: (Q)LoRA supervised fine-tuning on the HF Trainer.
+"""`finetune(config)`: (Q)LoRA fine-tuning on the HF Trainer: supervised, or on preference pairs
+(`sdk/training/preference.py`).
 
 The Trainer brings what we should not rewrite: checkpoints and exact resume, `torchrun` /
 `accelerate launch` data parallelism (gloo on CPU, NCCL on GPU) and DeepSpeed. What we add:
@@ -21,18 +22,20 @@ from typing import Any
 
 from datasets_builders.atomic import write_text_atomic
 from sdk.errors import TunechatError
+from sdk.hardware import bf16_is_fast
 from sdk.metadata import read_metadata, write_metadata
 from sdk.model_card import write_model_card
 from sdk.models import quiet_transformers, resolve_model
 from sdk.templates import get_template
 from sdk.training.attention import use_packed_attention
-from sdk.training.config import TrainConfig
+from sdk.training.config import PAIR_METHODS, TrainConfig
 from sdk.training.data import (
     IGNORE,
     Collator,
     agent_settings,
     answer_positions,
     file_fingerprint,
+    read_pairs,
     read_samples,
     tokenized_dataset,
 )
@@ -60,14 +63,16 @@ def finetune(config: TrainConfig) -> TrainResult:
     base = resolve_model(config.model)
     tokenizer = AutoTokenizer.from_pretrained(base)
     template = get_template(config.template)
-    samples = read_samples(config.data, config.system)  # every record validated before the model loads
+    pairs = config.method in PAIR_METHODS
+    read = read_pairs if pairs else read_samples
+    samples = read(config.data, config.system)  # every record validated before the model loads
     train_set, overlong = tokenized_dataset(samples, config.data, tokenizer, template, config.max_length, config.overlength)
     if overlong:
         done = {"keep_end": "kept their last max_length tokens (their answers' ends)", "cut": "were cut at max_length",
                 "skip": "were skipped"}[config.overlength]
         print(f"{config.data}: {overlong} of {len(samples)} samples are longer than max_length={config.max_length} "
               f"tokens and {done} (overlength={config.overlength})", file=sys.stderr, flush=True)
-    eval_set = (tokenized_dataset(read_samples(config.eval_data, config.system), config.eval_data, tokenizer, template,
+    eval_set = (tokenized_dataset(read(config.eval_data, config.system), config.eval_data, tokenizer, template,
                                   config.max_length, config.overlength)[0] if config.eval_data else None)
 
     cuda = torch.cuda.is_available()
@@ -136,15 +141,14 @@ def finetune(config: TrainConfig) -> TrainResult:
     if config.evaluation_inputs:
         callbacks.append(EvaluateChat(config.evaluation_inputs, tokenizer, template, config.system,
                                       logs / "eval_outputs.jsonl", config.eval_every, config.eval_max_new_tokens))
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=train_set,
-        eval_dataset=eval_set,
-        data_collator=collator,
-        compute_loss_func=answer_loss,
-        callbacks=callbacks,
-    )
+    common = {"model": model, "args": args, "train_dataset": train_set, "eval_dataset": eval_set,
+              "data_collator": collator, "callbacks": callbacks}
+    if pairs:
+        from sdk.training.preference import DEFAULT_BETA, PreferenceTrainer
+
+        trainer = PreferenceTrainer(**common, method=config.method, beta=config.beta or DEFAULT_BETA[config.method])
+    else:
+        trainer = Trainer(**common, compute_loss_func=answer_loss)
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     trainer.remove_callback(PrinterCallback)
@@ -175,7 +179,7 @@ def finetune(config: TrainConfig) -> TrainResult:
             "system": config.system,
             "stop_words": [],
             "base_model": str(base.resolve()) if config.model else None,  # None: the embedded model
-            "agent": agent_settings(samples),  # tools and protocol, for tool-call data
+            "agent": None if pairs else agent_settings(samples),  # tools and protocol, for tool-call data
             "data": str(config.data),
             "data_sha256": file_fingerprint(config.data),
             "metrics": metrics,
@@ -199,20 +203,6 @@ def answer_loss(outputs: Any, labels: Any, num_items_in_batch: Any = None) -> An
                                               ignore_index=IGNORE, reduction="sum")
     count = num_items_in_batch if num_items_in_batch is not None else (targets != IGNORE).sum()
     return total / count
-
-
-def bf16_is_fast(cuda: bool) -> bool:
-    """bf16 autocast pays on GPUs that support it and on CPUs with AVX512-BF16 or AMX (measured on
-    the identity job: 1.4x over fp32 on an AVX512-BF16 CPU); elsewhere it is emulated and slower."""
-    import torch
-
-    if cuda:
-        return torch.cuda.is_bf16_supported()
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def _checkpoint_step(checkpoint: Path | None) -> int:

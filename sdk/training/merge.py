@@ -15,9 +15,9 @@ from typing import Any
 
 from datasets_builders.atomic import atomic_dir
 from sdk.errors import TunechatError
-from sdk.metadata import read_metadata, write_metadata
+from sdk.metadata import write_metadata
 from sdk.model_card import write_model_card
-from sdk.models import quiet_transformers, resolve_model
+from sdk.models import quiet_transformers, resolve_source
 
 PROBES = [
     [{"role": "user", "content": "Who are you?"}],
@@ -56,16 +56,10 @@ def merge(
     if dtype not in TOLERANCE:
         raise TunechatError(f"--dtype must be one of {', '.join(TOLERANCE)}, got {dtype!r}")
     quiet_transformers()
-    if base is not None:
-        resolve_model(base)  # a bad BASE (a server URL, a missing directory) is named before the adapter
-    adapter = Path(adapter)
-    if not (adapter / "adapter_config.json").is_file():
-        raise TunechatError(f"adapter {adapter}: not a PEFT adapter directory (no adapter_config.json)")
-    out = Path(out)
+    adapter, out = Path(adapter), Path(out)
+    base_path, meta = resolve_source(base, adapter)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
         raise TunechatError(f"{out} exists and is not empty: choose another directory or pass --force")
-    meta = read_metadata(adapter)
-    base_path = resolve_model(base if base is not None else meta.get("base_model"))
 
     tokenizer = AutoTokenizer.from_pretrained(base_path)
     template = get_template(meta.get("template"))

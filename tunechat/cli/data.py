@@ -2,7 +2,7 @@
 
 Each action is one `_<name>_parser(actions)` function that adds its parser and sets `run`, listed
 in ACTIONS; the work itself lives in `datasets_builders/` (no torch there). Only the actions that
-run a model (identity's regularization, check --model) import the model libraries, inside them."""
+run a model (identity's regularization, pairs, check --model) import the model libraries, inside them."""
 from __future__ import annotations
 
 import argparse
@@ -21,6 +21,7 @@ format ({"conversation": [{"system", "input", "output"}]}) or OpenAI's ({"messag
   tunechat data convert alpaca.json -o qa.jsonl                     alpaca/ShareGPT/OpenAI -> XTuner
   tunechat data split qa.jsonl --train-out train.jsonl --test-out test.jsonl
   tunechat data identity --name Alice -o identity.jsonl             "who are you?" data
+  tunechat data pairs --name Alice -o pairs.jsonl                   identity preference pairs (DPO/ORPO)
   tunechat data check train.jsonl                                   validate and summarise
 
 `tunechat data ACTION --help` explains each."""
@@ -183,6 +184,18 @@ def _split(args: argparse.Namespace) -> int:
 
 # -- identity ------------------------------------------------------------------------------------
 
+def _add_persona(parser: argparse.ArgumentParser, what: str) -> None:
+    """Who the assistant is and how the identity questions are drawn: identity and pairs share them."""
+    parser.add_argument("--name", required=True, help="whose assistant it is (every identity answer names it)")
+    parser.add_argument("--bot-name", default=None, help="the assistant's own name (default: none, \"NAME's assistant\")")
+    parser.add_argument("--author", default=None, help="who fine-tuned it, for \"who made you?\" (default NAME)")
+    parser.add_argument("--system", default=None, metavar="TEXT", help=f"system prompt on every one of the {what} "
+                        "(chat with the same one)")
+    parser.add_argument("--size", type=int, default=200, help=f"number of identity {what} (default 200)")
+    parser.add_argument("--seed", type=int, default=0, help="question order and answer phrasings (default 0)")
+    parser.add_argument("--lang", nargs="+", default=["en", "zh"], choices=["en", "zh"], help="languages (default both)")
+
+
 def _identity_parser(actions: argparse._SubParsersAction) -> None:
     parser = actions.add_parser(
         "identity", help="self-identity data: the model learns whose assistant it is", formatter_class=_FORMATTER,
@@ -192,15 +205,8 @@ def _identity_parser(actions: argparse._SubParsersAction) -> None:
         "(--eval-out writes them). Regularization: general questions answered by the base model itself,\n"
         "so the fine-tuned model does not answer everything with its identity (runs the model; CPU: minutes).",
         epilog="example:\n  tunechat data identity --name Alice --bot-name Robo -o identity.jsonl --eval-out identity-eval.jsonl")
-    parser.add_argument("--name", required=True, help="whose assistant it is (every identity answer names it)")
     _add_output(parser)
-    parser.add_argument("--bot-name", default=None, help="the assistant's own name (default: none, \"NAME's assistant\")")
-    parser.add_argument("--author", default=None, help="who fine-tuned it, for \"who made you?\" (default NAME)")
-    parser.add_argument("--system", default=None, metavar="TEXT",
-                        help="system prompt on every record (chat with the same one)")
-    parser.add_argument("--size", type=int, default=200, help="number of identity records (default 200)")
-    parser.add_argument("--seed", type=int, default=0, help="question order and answer phrasings (default 0)")
-    parser.add_argument("--lang", nargs="+", default=["en", "zh"], choices=["en", "zh"], help="languages (default both)")
+    _add_persona(parser, "records")
     parser.add_argument("--eval-out", default=None, metavar="EVAL.jsonl",
                         help="also write the held-out identity questions, with reference answers and the expected NAME")
     group = parser.add_mutually_exclusive_group()
@@ -237,18 +243,61 @@ def _identity(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_answers(model: str | None, system: str | None, max_new_tokens: int) -> Callable[[list[str]], list[str]]:
-    """The base model answering the regularization questions, loaded only when there are some."""
+def _model_answers(model: str | None, system: str | None, max_new_tokens: int,
+                   what: str = "regularization questions") -> Callable[[list[str]], list[str]]:
+    """The base model answering questions (greedy, batched), loaded only when there are some."""
 
     def answer(questions: list[str]) -> list[str]:
         import sdk
         from sdk.distill import self_answers
 
-        print(f"loading {model or 'the embedded model'} to answer {len(questions)} regularization questions...",
+        print(f"loading {model or 'the embedded model'} to answer {len(questions)} {what}...",
               file=sys.stderr, flush=True)
         return self_answers(sdk.load(model), questions, system, max_new_tokens, progress=True)
 
     return answer
+
+
+# -- pairs ---------------------------------------------------------------------------------------
+
+def _pairs_parser(actions: argparse._SubParsersAction) -> None:
+    parser = actions.add_parser(
+        "pairs", help="identity preference pairs for --method dpo/orpo, answered by the base model itself",
+        formatter_class=_FORMATTER,
+        description="Build identity preference pairs without a human. For the training identity questions,\n"
+        "chosen = an identity answer naming NAME, rejected = the base model's own answer. For general\n"
+        "questions, chosen = the base model's answer, rejected = an identity answer: this penalizes\n"
+        "answering everything with the identity. Seeded and deterministic; the held-out evaluation\n"
+        "questions are never used. Pairs whose base answer is empty or already names NAME are dropped.\n"
+        "Runs the base model (greedy, batched; CPU: minutes).",
+        epilog="example:\n  tunechat data pairs --name Alice -o pairs.jsonl\n"
+               "  tunechat train --method dpo --data pairs.jsonl --output out/dpo")
+    parser.add_argument("-o", "--out", required=True, metavar="OUT.jsonl",
+                        help='output: {"messages", "chosen", "rejected"} per line, written only when everything succeeds')
+    _add_persona(parser, "pairs")
+    parser.add_argument("--unrelated", type=int, default=None,
+                        help="general-question pairs (default: every general training question of the chosen languages)")
+    parser.add_argument("--model", default=None, metavar="MODEL",
+                        help="the base model that answers (default: the embedded model); train on the same one")
+    parser.add_argument("--max-tokens", type=int, default=96,
+                        help="base answer length limit (default 96); a cut-off answer is trimmed to its last whole sentence")
+    parser.set_defaults(run=_pairs)
+
+
+def _pairs(args: argparse.Namespace) -> int:
+    from datasets_builders.identity import Persona, build_identity_pairs
+    from datasets_builders.records import write_jsonl
+    from datasets_builders.text import plural
+
+    persona = Persona(args.name, args.bot_name, args.author)
+    answer = _model_answers(args.model, args.system, args.max_tokens, what="questions")
+    data = build_identity_pairs(persona, answer, size=args.size, unrelated=args.unrelated, seed=args.seed,
+                                langs=args.lang, system=args.system)
+    count = write_jsonl(args.out, data.records)
+    print(f"wrote {count} pairs to {args.out}: {data.identity} identity, {data.unrelated} unrelated")
+    if data.dropped:
+        print(f"dropped {plural(data.dropped, 'question')}: the base model's answer was empty or already named {args.name}")
+    return 0
 
 
 # -- check ---------------------------------------------------------------------------------------
@@ -300,4 +349,4 @@ def _token_length(model: str) -> Callable[[list[dict]], int]:
     return length
 
 
-ACTIONS = [_sheet_parser, _convert_parser, _split_parser, _identity_parser, _check_parser, show_parser, register_tools]
+ACTIONS = [_sheet_parser, _convert_parser, _split_parser, _identity_parser, _pairs_parser, _check_parser, show_parser, register_tools]

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from sdk.training.config import METHODS
 from tunechat.recipes.identity import DemoSettings
 
 
@@ -21,6 +22,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--bot-name", default=None, help="the assistant's own name, if it has one")
     parser.add_argument("--author", default=None, help="who fine-tuned it (default NAME)")
     parser.add_argument("--system", default=DemoSettings.system, help=f"the system prompt to train and serve with (default {DemoSettings.system!r})")
+    parser.add_argument("--method", default=DemoSettings.method, choices=METHODS,
+                        help="sft (default): identity + regularization conversations; dpo, ipo, orpo, simpo: the same "
+                             "questions as preference pairs (identity answers over the base model's own, its answers to "
+                             "general questions over identity answers)")
+    parser.add_argument("--seed", type=int, default=0, help="the data's seed: question order and answer phrasings (default 0)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, metavar="SEED",
+                        help="run the demo once per data seed (into OUTPUT/seed-N, no GGUF export) and print each "
+                             "seed's figures, their mean and the worst seed's")
     parser.add_argument("--tools", action="store_true", help="the tool-using agent demo instead of the identity one")
     parser.add_argument("--output", default=None, help="output directory (default demo-out, or demo-tools-out with --tools)")
     parser.set_defaults(run=run)
@@ -34,14 +43,28 @@ def run(args: argparse.Namespace) -> int:
         _summary(*run_tool_demo(ToolDemoSettings(output=output)),
                  f"run the agent:  tunechat agent {output}/merged   ·   tunechat eval tools {output}/merged")
         return 0
-    from tunechat.recipes.identity import run_demo
+    from tunechat.recipes.identity import run_demo, run_seeds
 
     output = args.output or "demo-out"
-    _summary(*run_demo(DemoSettings(name=args.name, output=output, bot_name=args.bot_name, author=args.author,
-                                    system=args.system)),
+    settings = DemoSettings(name=args.name, output=output, bot_name=args.bot_name, author=args.author,
+                            system=args.system, method=args.method, seed=args.seed)
+    if args.seeds:
+        _seeds_table(run_seeds(settings, args.seeds), output)
+        return 0
+    _summary(*run_demo(settings),
              f"chat with your assistant:  tunechat chat {output}/merged   ·   python cli_demo.py {output}/merged"
              f"   ·   tunechat web {output}/merged")
     return 0
+
+
+def _seeds_table(summary: dict[str, Any], output: str) -> None:
+    print(f"\n{summary['method']} over data seeds (held-out questions only):")
+    print(f"{'seed':>6}  {'identity':>8}  {'false':>6}  {'retention':>9}  {'language':>8}  {'repeats':>7}  {'seconds':>7}")
+    rows = [(str(r["seed"]), r) for r in summary["runs"]] + [("mean", summary["mean"]), ("worst", summary["worst"])]
+    for label, r in rows:
+        print(f"{label:>6}  {r['hit_rate']:8.1%}  {r['false_trigger_rate']:6.1%}  {r['retention']:9.1%}  "
+              f"{r['language_match']:8.1%}  {r['repeated_clauses']:7.1%}  {r['seconds']:7.0f}")
+    print(f"\nfigures: {output}/seeds.json; each seed's report: {output}/seed-N/report.md")
 
 
 def _summary(before: Any, after: Any, report: Path, next_step: str) -> None:

@@ -18,6 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     identity.add_argument("--adapter", default=None, help="evaluate MODEL + this adapter instead of a merged model")
     identity.add_argument("--base", default=None, help="the base model for retention (default: the embedded model)")
     identity.add_argument("--questions", default=None, help="a file of held-out identity questions (records; their inputs are used)")
+    identity.add_argument("--control", default=None, metavar="FILE",
+                          help='your own retention set, JSONL of {"question": ..., "keywords": [...]} (a right answer holds '
+                               'one keyword); default: the built-in 74 English and Chinese general-knowledge questions')
     identity.add_argument("--json", action="store_true", help="print the full report as JSON")
     identity.set_defaults(run=run_identity)
     register_eval_tools(kinds)
@@ -32,9 +35,14 @@ def run_identity(args: argparse.Namespace) -> int:
         from datasets_builders import RecordFile
 
         questions = [next(m["content"] for m in entry.messages if m["role"] == "user") for entry in RecordFile(args.questions)]
-    baseline = evaluate_identity(sdk.load(args.base), args.name, identity_questions=questions)
+    control = None
+    if args.control:
+        from datasets_builders.identity import read_control
+
+        control = read_control(args.control)
+    baseline = evaluate_identity(sdk.load(args.base), args.name, identity_questions=questions, control=control)
     report = evaluate_identity(sdk.load(args.model, adapter=args.adapter), args.name, baseline=baseline,
-                               identity_questions=questions)
+                               identity_questions=questions, control=control)
     if args.json:
         print(json.dumps({"model": report.to_dict(), "base": baseline.to_dict()}, ensure_ascii=False, indent=2))
     else:

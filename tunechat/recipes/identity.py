@@ -4,13 +4,13 @@ unrelated questions. Writes `pipeline`'s layout: DIR/data/train.jsonl (identity 
 regularization), DIR/data/eval.jsonl (held out), DIR/train/, DIR/merged/, DIR/report.md."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from datasets_builders import Persona, build_identity, write_jsonl
 from datasets_builders.convert import render
-from datasets_builders.identity import heldout_records
+from datasets_builders.identity import build_identity_pairs, heldout_records
 from sdk.distill import self_answers
 from sdk.engines import BaseEngine
 from sdk.evaluation import IdentityReport, evaluate_identity
@@ -28,6 +28,11 @@ class DemoSettings:
     system: str | None = "You are a helpful assistant."
     size: int = 240  # identity conversations
     regularize: int | None = None  # general questions answered by the base model itself (None: the whole bank)
+    seed: int = 0  # the data's seed: question order and answer phrasings
+    # sft: identity + regularization conversations. dpo/ipo/orpo/simpo: the same questions as
+    # preference pairs (`build_identity_pairs`): identity answers over the base model's own, the base
+    # model's answers to general questions over identity answers.
+    method: str = "sft"
     # Training overrides (TrainConfig fields): ~48k tokens, 90 steps. 3 epochs at 4e-4 took
     # more than twice the training time for the same quality.
     train: dict[str, Any] = field(default_factory=lambda: {
@@ -50,10 +55,16 @@ class IdentityRecipe:
     def build_data(self, data: Path, base: BaseEngine) -> Path:
         s = self.settings
         persona = Persona(s.name, s.bot_name, s.author)
-        built = build_identity(persona, size=s.size, system=s.system, regularize_count=s.regularize,
-                               answer=lambda questions: self_answers(base, questions, s.system))
-        write_jsonl(data / "train.jsonl", (render(r, "xtuner") for r in built.records))
+        answer = lambda questions: self_answers(base, questions, s.system)  # noqa: E731
         write_jsonl(data / "eval.jsonl", heldout_records(persona, system=s.system))
+        if s.method != "sft":
+            pairs = build_identity_pairs(persona, answer, size=s.size, unrelated=s.regularize, seed=s.seed, system=s.system)
+            write_jsonl(data / "train.jsonl", pairs.records)
+            print(f"   {pairs.identity} identity + {pairs.unrelated} unrelated preference pairs", flush=True)
+            return data / "train.jsonl"
+        built = build_identity(persona, size=s.size, seed=s.seed, system=s.system, regularize_count=s.regularize,
+                               answer=answer)
+        write_jsonl(data / "train.jsonl", (render(r, "xtuner") for r in built.records))
         print(f"   {built.identity} identity + {built.regularization} regularization conversations", flush=True)
         return data / "train.jsonl"
 
@@ -61,7 +72,7 @@ class IdentityRecipe:
         return evaluate_identity(engine, self.settings.name, baseline=baseline)
 
     def train_overrides(self) -> dict[str, Any]:
-        return {**self.settings.train, "system": self.settings.system}
+        return {**self.settings.train, "system": self.settings.system, "method": self.settings.method}
 
     def report(self, run: DemoRun) -> str:
         s, c, m, before, after = self.settings, run.config, run.metrics, run.before, run.after
@@ -69,7 +80,8 @@ class IdentityRecipe:
         lines = [
             f"# tunechat demo: {s.name}'s assistant",
             "",
-            f"SmolLM2-135M-Instruct, QLoRA (bits={c.bits}, r={c.lora_r}, alpha={c.lora_alpha}), "
+            f"SmolLM2-135M-Instruct, {c.method.upper()}, QLoRA (bits={c.bits}, r={c.lora_r}, alpha={c.lora_alpha}), "
+            f"data seed {s.seed}, "
             f"{m['steps']} steps, final loss {m['final_loss']}, {m['tokens_per_second']} tokens/s.",
             f"Merged model verified against base + adapter: max logit difference {run.merge_diff:.2e}.",
             "",
@@ -109,6 +121,32 @@ class IdentityRecipe:
         return "\n".join(lines)
 
 
-def run_demo(settings: DemoSettings) -> tuple[IdentityReport, IdentityReport, Path]:
-    """Build data, QLoRA-train, merge, evaluate before/after, write the report."""
-    return run_pipeline(IdentityRecipe(settings))
+def run_demo(settings: DemoSettings, export: bool = True) -> tuple[IdentityReport, IdentityReport, Path]:
+    """Build data, QLoRA-train, merge, evaluate before/after, export to GGUF, write the report."""
+    return run_pipeline(IdentityRecipe(settings), export=export)
+
+
+def run_seeds(settings: DemoSettings, seeds: list[int]) -> dict[str, Any]:
+    """The demo once per data seed, into OUTPUT/seed-N (no GGUF export): each seed's figures, their
+    mean and the worst seed's (lowest hit rate and retention, highest false-trigger rate), which is
+    what a user meets. Also written to OUTPUT/seeds.json."""
+    import json
+
+    from datasets_builders.atomic import write_text_atomic
+
+    runs = []
+    for seed in seeds:
+        print(f"\n======== data seed {seed} ========", flush=True)
+        output = Path(settings.output) / f"seed-{seed}"
+        _, after, _ = run_demo(replace(settings, seed=seed, output=str(output)), export=False)
+        timings = json.loads((output / "metrics.json").read_text())["timings"]
+        runs.append({"seed": seed, "hit_rate": after.hit_rate, "false_trigger_rate": after.false_trigger_rate,
+                     "retention": after.retention, "language_match": after.language_match,
+                     "repeated_clauses": after.repeated_clauses, "seconds": round(sum(timings.values()), 1)})
+    keys = ("hit_rate", "false_trigger_rate", "retention", "language_match", "repeated_clauses", "seconds")
+    worse_high = {"false_trigger_rate", "repeated_clauses", "seconds"}
+    summary = {"method": settings.method, "runs": runs,
+               "mean": {k: sum(r[k] for r in runs) / len(runs) for k in keys},
+               "worst": {k: (max if k in worse_high else min)(r[k] for r in runs) for k in keys}}
+    write_text_atomic(Path(settings.output) / "seeds.json", json.dumps(summary, indent=2) + "\n")
+    return summary

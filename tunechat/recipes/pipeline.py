@@ -63,16 +63,18 @@ class DemoRun:
         return " · ".join(f"{k} {v:.0f} s" for k, v in self.timings.items()) + f" · total {sum(self.timings.values()):.0f} s"
 
 
-def run_pipeline(recipe: Recipe) -> tuple[Any, Any, Path]:
+def run_pipeline(recipe: Recipe, export: bool = True) -> tuple[Any, Any, Path]:
     """Build data, evaluate the base model, fine-tune, merge (verified), evaluate the merged
-    model, and write report.md and metrics.json. Returns (before, after, report path)."""
+    model, export it to GGUF (unless `export` is False) and write report.md and metrics.json.
+    Returns (before, after, report path)."""
     import sdk
     from sdk.training import finetune
     from sdk.training.merge import merge
 
     out = Path(recipe.output)
     clock = _Clock()
-    say = lambda step, text: print(f"== [{step}/6] {text}", flush=True)  # noqa: E731
+    phases = 6 if export else 5
+    say = lambda step, text: print(f"== [{step}/{phases}] {text}", flush=True)  # noqa: E731
 
     say(1, recipe.titles[0])
     base = sdk.load()
@@ -99,9 +101,11 @@ def run_pipeline(recipe: Recipe) -> tuple[Any, Any, Path]:
     after = recipe.evaluate(sdk.load(out / "merged"), "after", before)
     clock.phase("after")
 
-    say(6, "export to GGUF (q8_0 + Ollama Modelfile) and evaluate it on llama.cpp")
-    exported, gguf, gguf_section = _export(recipe, out, before)
-    clock.phase("gguf")
+    exported, gguf, gguf_section = None, None, ""
+    if export:
+        say(6, "export to GGUF (q8_0 + Ollama Modelfile) and evaluate it on llama.cpp")
+        exported, gguf, gguf_section = _export(recipe, out, before)
+        clock.phase("gguf")
 
     run = DemoRun(output=out, config=config, before=before, after=after, metrics=result.metrics,
                   merge_diff=merged.max_logit_diff, gguf=gguf, timings=clock.timings)
