@@ -5,10 +5,12 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Iterator
 
-from datasets_builders.convert import Message, first_input
-from datasets_builders.records import RecordFile
+from datasets_builders.convert import FieldError, Message, first_input
+from datasets_builders.pairs import is_pair_record, pair_conversations, parse_pair
+from datasets_builders.records import Entry, RecordFile, iter_json
 from datasets_builders.text import plural
 
 # Length of one record: characters by default; the CLI passes a token counter when given a model.
@@ -50,9 +52,11 @@ def check_file(path: str | os.PathLike, fmt: str | None = None, length: Length |
     report = CheckReport(str(path), unit=unit if length else "characters")
     measure = length or (lambda messages: sum(len(m["content"]) for m in messages))
     file = RecordFile(path, fmt)
+    first = next(iter_json(Path(path)), None)
+    pairs = fmt is None and first is not None and is_pair_record(first.raw)
     seen_records: set[bytes] = set()
     seen_inputs: set[str] = set()
-    for entry in file.entries():
+    for entry in _pair_entries(path) if pairs else file.entries():
         if entry.error:
             report.invalid.append((entry.line, entry.error))
             continue
@@ -66,5 +70,16 @@ def check_file(path: str | os.PathLike, fmt: str | None = None, length: Length |
         question = first_input(messages)
         report.repeated_inputs += question in seen_inputs
         seen_inputs.add(question)
-    report.format = file.format
+    report.format = "preference pairs" if pairs else file.format
     return report
+
+
+def _pair_entries(path: str | os.PathLike) -> Iterator[Entry]:
+    """A pair file's records as entries whose messages are the prompt and the chosen answer."""
+    for entry in iter_json(Path(path)):
+        if entry.error is None:
+            try:
+                entry.messages = pair_conversations(parse_pair(entry.raw))[0]
+            except FieldError as exc:
+                entry.error = str(exc)
+        yield entry

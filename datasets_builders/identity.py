@@ -190,7 +190,7 @@ def build_identity_pairs(persona: Persona, answer: Answer, *, size: int = 200, u
     """Preference pairs without a human: `size` training identity questions (cycled in a seeded
     order) preferring a seeded identity phrasing over the base model's own answer, and `unrelated`
     general training questions (None: the whole bank) preferring the base model's answer over an
-    identity answer. `answer` is called once, with every question. No held-out question is used."""
+    identity answer. `answer` is called once, with each distinct question. No held-out question is used."""
     if size < 1:
         raise DataError(f"--size must be at least 1, got {size}")
     rng = random.Random(seed)
@@ -203,9 +203,12 @@ def build_identity_pairs(persona: Persona, answer: Answer, *, size: int = 200, u
     texts = [q.text for q in asked] + [text for text, _ in general]
     mine = ([persona.answer(rng.choice(_answers(q.category, q.lang)), q.lang) for q in asked]
             + [persona.answer(rng.choice(_answers("who", lang)), lang) for _, lang in general])
-    replies = answer(texts)
-    if len(replies) != len(texts):
-        raise DataError(f"the model answered {len(replies)} of {len(texts)} questions")
+    unique = list(dict.fromkeys(texts))  # training cycles the bank: ask each question once (greedy: one answer)
+    answered = answer(unique)
+    if len(answered) != len(unique):
+        raise DataError(f"the model answered {len(answered)} of {len(unique)} questions")
+    by_question = dict(zip(unique, answered))
+    replies = [by_question[text] for text in texts]
     data = IdentityPairs()
     head = [{"role": "system", "content": system}] if system else []
     for i, (question, ours, base) in enumerate(zip(texts, mine, replies)):

@@ -50,6 +50,9 @@ def parse_pair(record: Any) -> dict[str, Any]:
     """One record as {"messages", "chosen", "rejected"}, or a FieldError naming the field."""
     if not isinstance(record, dict):
         raise FieldError(f"a record must be a JSON object, got {json_type(record)}")
+    if not is_pair_record(record):
+        raise FieldError('not a preference pair: no "chosen" and "rejected" answers (conversations train with '
+                         "--method sft; `tunechat data pairs` builds identity pairs)")
     found = [(key, fmt) for key, fmt in _PROMPT_FORMATS if key in record]
     if len(found) != 1:
         keys = ", ".join(f'"{k}"' for k in list(record)[:8]) or "none"

@@ -6,7 +6,7 @@ import json
 import pytest
 from data_helpers import assert_fails, data_cli
 
-ACTIONS = ["sheet", "convert", "split", "identity", "check"]
+ACTIONS = ["sheet", "convert", "split", "identity", "pairs", "check"]
 
 
 def qa(question: str, answer: str, *more: tuple[str, str]) -> dict:

@@ -73,6 +73,7 @@ def test_pairs_in_tunechat_llama_factory_and_ms_swift_shapes_read_as_one_form(tm
     ({"messages": [], "chosen": "a", "rejected": "b"}, 'field "messages" is empty: a pair needs the prompt it answers'),
     ({"messages": [{"role": "user", "content": " "}], "chosen": "a", "rejected": "b"}, 'field "messages[0].content" is empty'),
     ({"messages": [{"role": "user", "content": "q"}], "chosen": 7, "rejected": "b"}, 'field "chosen" must be a string, got number'),
+    ({"conversation": [{"input": "q", "output": "a"}]}, 'not a preference pair: no "chosen" and "rejected" answers'),
 ])
 def test_a_bad_pair_is_a_one_line_error_with_its_line_and_nothing_is_trained(tmp_path, record, reason):
     good = {"messages": [{"role": "user", "content": "q"}], "chosen": "a", "rejected": "b"}
@@ -81,6 +82,14 @@ def test_a_bad_pair_is_a_one_line_error_with_its_line_and_nothing_is_trained(tmp
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     assert f"{data} line 2: {reason}" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_data_check_validates_every_pair_and_lists_the_bad_ones(tmp_path):
+    good = {"messages": [{"role": "user", "content": "q"}], "chosen": "a", "rejected": "b"}
+    data = write_jsonl(tmp_path / "pairs.jsonl", [good, {**good, "rejected": "a"}, good, "not json"])
+    result = run_cli("data", "check", str(data))
+    assert result.returncode == 1 and "2 valid records (preference pairs)" in result.stdout
+    assert 'line 2: "chosen" and "rejected" are the same answer' in result.stdout and "line 4: " in result.stdout
 
 
 def test_pairs_given_to_sft_say_which_methods_train_them(tmp_path, pairs):
@@ -141,6 +150,8 @@ def test_each_method_computes_its_published_formula():
     loss, m = preference_loss("dpo", 0.1, policy, ref)
     assert math.isclose(float(loss), -math.log(sig(0.1 * ((-4 + 6) - (-10 + 9)))), rel_tol=1e-5)
     assert math.isclose(float(m["reward_margin"]), 0.1 * 2 - 0.1 * -1, rel_tol=1e-5) and float(m["reward_accuracy"]) == 1
+    with_nll, _ = preference_loss("dpo", 0.1, policy, ref, rpo_alpha=0.5)
+    assert math.isclose(float(with_nll) - float(loss), 0.5 * 4 / 2, rel_tol=1e-5)  # + α · NLL per chosen token
     loss, _ = preference_loss("ipo", 0.1, policy, ref)
     assert math.isclose(float(loss), (((-2 + 3) - (-2 + 1.8)) - 5) ** 2, rel_tol=1e-5)
     loss, _ = preference_loss("simpo", 2.0, policy)
@@ -213,15 +224,19 @@ def test_a_dpo_run_killed_with_sigkill_resumes_bit_exact(dpo, pairs, tmp_path):
 def test_identity_pairs_are_seeded_and_never_ask_a_held_out_question():
     from datasets_builders.identity import Persona, build_identity_pairs, eval_questions
 
+    asked = []
+
     def base(questions):  # a base model that never names Alice and answers one question with nothing
+        asked.append(questions)
         return ["" if i == 3 else f"Answer {i}." for i, _ in enumerate(questions)]
 
     a, b = (build_identity_pairs(Persona("Alice"), base, size=30, unrelated=10, seed=5) for _ in range(2))
-    assert a == b and (a.identity, a.unrelated, a.dropped) == (29, 10, 1)
+    assert a == b and a.identity + a.dropped == 30 and a.unrelated == 10 and a.dropped >= 1
+    assert len(asked[0]) == len(set(asked[0])) < 40  # each distinct question asked once
     held_out = {q.text for q in eval_questions().identity} | set(eval_questions().unrelated)
     assert not {r["messages"][-1]["content"] for r in a.records} & held_out
     identity = [r for r in a.records if "Alice" in r["chosen"]]
-    assert len(identity) == 29 and all(r["rejected"].startswith("Answer ") for r in identity)
+    assert len(identity) == a.identity and all(r["rejected"].startswith("Answer ") for r in identity)
     assert all("Alice" in r["rejected"] for r in a.records if r not in identity)
     assert build_identity_pairs(Persona("Alice"), base, size=30, unrelated=10, seed=6).records != a.records
 

@@ -33,6 +33,8 @@ class TrainConfig:
     method: str = _doc("sft", "sft (supervised, on conversations), or on preference pairs: dpo, ipo (reference: the base "
                        "model, i.e. the adapter switched off), orpo, simpo (no reference)")
     beta: float | None = _doc(None, "preference strength: DPO/IPO β, ORPO λ, SimPO β; default 0.1 (simpo 2.0)")
+    rpo_alpha: float = _doc(0.0, "dpo/ipo: add this multiple of the chosen answers' NLL (TRL's rpo_alpha); DPO alone "
+                           "may push rejected answers down without making the chosen ones likely")
     # --- model and LoRA ------------------------------------------------------------------------
     bits: int | None = _doc(4, "4 = QLoRA (NF4, double quantization), 8, or 0/none = LoRA on unquantized weights")
     dtype: str = _doc("auto", "compute dtype: auto (bf16 autocast where the hardware has fast bf16: AVX512-BF16/AMX CPUs, bf16 GPUs; else fp32), fp32, bf16")
@@ -84,6 +86,7 @@ class TrainConfig:
             ("overlength", self.overlength in OVERLENGTH, ", ".join(OVERLENGTH)),
             ("method", self.method in METHODS, ", ".join(METHODS)),
             ("beta", self.beta is None or self.beta > 0, "> 0"),
+            ("rpo_alpha", self.rpo_alpha >= 0, ">= 0"),
             ("epochs", self.max_steps > 0 or self.epochs > 0, "> 0 (or set max_steps)"),
             ("scheduler", self.scheduler in ("cosine", "linear", "constant", "constant_with_warmup"), "cosine, linear, constant or constant_with_warmup"),
         ]

@@ -146,7 +146,8 @@ def finetune(config: TrainConfig) -> TrainResult:
     if pairs:
         from sdk.training.preference import DEFAULT_BETA, PreferenceTrainer
 
-        trainer = PreferenceTrainer(**common, method=config.method, beta=config.beta or DEFAULT_BETA[config.method])
+        trainer = PreferenceTrainer(**common, method=config.method, beta=config.beta or DEFAULT_BETA[config.method],
+                                    rpo_alpha=config.rpo_alpha)
     else:
         trainer = Trainer(**common, compute_loss_func=answer_loss)
     from transformers.trainer_callback import PrinterCallback, ProgressCallback

@@ -4,6 +4,8 @@ A batch holds each pair as two sequences, chosen then rejected (`Collator` with 
 needs each sequence's log-probability of its answer tokens. The formulas are TRL's:
 
     dpo    -log σ(β·[(π_c − ref_c) − (π_r − ref_r)])          summed log-probs, Rafailov et al. 2023
+           (+ rpo_alpha · NLL(chosen): RPO, Pang et al. 2024; DPO alone can push the rejected
+           answers down without making the chosen ones likely)
     ipo    ([(π̄_c − ref̄_c) − (π̄_r − ref̄_r)] − 1/(2β))²       per-token means, Azar et al. 2023
     orpo   NLL(chosen) − β·log σ(log odds(π̄_c) − log odds(π̄_r)), no reference, Hong et al. 2024
     simpo  −log σ(β·(π̄_c − π̄_r) − γ), no reference, Meng et al. 2024 (γ = SIMPO_GAMMA)
@@ -40,11 +42,14 @@ def sequence_logps(logits: torch.Tensor, labels: torch.Tensor, sequence: torch.T
 
 
 def preference_loss(method: str, beta: float, policy: tuple[torch.Tensor, torch.Tensor],
-                    reference: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                    reference: tuple[torch.Tensor, torch.Tensor] | None = None,
+                    rpo_alpha: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The mean loss over the pairs, and per-batch metrics: the implicit rewards of the chosen and
-    rejected answers, their margin and how often the chosen one wins (accuracy)."""
+    rejected answers, their margin and how often the chosen one wins (accuracy). `rpo_alpha` adds
+    that multiple of the chosen answers' NLL to DPO/IPO (TRL's rpo_alpha)."""
     sums, tokens = policy
     means = sums / tokens.clamp(min=1)
+    nll = -sums[0::2].sum() / tokens[0::2].sum().clamp(min=1)  # per chosen-answer token
     if method in NEEDS_REFERENCE:
         ref_sums, ref_tokens = reference
         ratio = sums - ref_sums if method == "dpo" else means - ref_sums / ref_tokens.clamp(min=1)
@@ -54,11 +59,11 @@ def preference_loss(method: str, beta: float, policy: tuple[torch.Tensor, torch.
             losses = -torch.nn.functional.logsigmoid(beta * logits)
         else:
             losses = (logits - 1 / (2 * beta)) ** 2
+        losses = losses + rpo_alpha * nll
     else:
         chosen, rejected = beta * means[0::2], beta * means[1::2]
         if method == "orpo":
             log_odds = (means - torch.log1p(-torch.exp(means).clamp(max=1 - 1e-6)))
-            nll = -sums[0::2].sum() / tokens[0::2].sum().clamp(min=1)
             losses = nll - beta * torch.nn.functional.logsigmoid(log_odds[0::2] - log_odds[1::2])
         else:
             losses = -torch.nn.functional.logsigmoid(beta * (means[0::2] - means[1::2]) - SIMPO_GAMMA)
@@ -73,9 +78,9 @@ class PreferenceTrainer(Trainer):
 
     loss_is_scaled_for_ga = False  # a per-batch mean: the Trainer divides it over accumulation
 
-    def __init__(self, *args: Any, method: str, beta: float, **kwargs: Any):
+    def __init__(self, *args: Any, method: str, beta: float, rpo_alpha: float = 0.0, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.method, self.beta = method, beta
+        self.method, self.beta, self.rpo_alpha = method, beta, rpo_alpha
         self._metrics: dict[str, list[float]] = {}
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
@@ -90,7 +95,7 @@ class PreferenceTrainer(Trainer):
             base = self.accelerator.unwrap_model(model)
             with torch.no_grad(), base.disable_adapter():
                 reference = sequence_logps(base(**inputs).logits, labels, sequence, count)
-        loss, metrics = preference_loss(self.method, self.beta, policy, reference)
+        loss, metrics = preference_loss(self.method, self.beta, policy, reference, self.rpo_alpha)
         prefix = "" if model.training else "eval_"
         for name, value in metrics.items():
             self._metrics.setdefault(prefix + name, []).append(float(value))

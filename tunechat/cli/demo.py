@@ -1,6 +1,7 @@
 """`tunechat demo [--name NAME] [--output DIR]`: the XTuner tutorial's homework on the embedded
 model, end to end in a few minutes on a laptop CPU: identity data (with self-distilled
-regularization) → QLoRA fine-tune → merge (verified) → before/after evaluation and a report.
+regularization) → LoRA fine-tune (QLoRA on a GPU) → merge (verified) → before/after evaluation and a
+report.
 
 `tunechat demo --tools [--output DIR]`: the same pipeline for a tool-using agent: calculator
 conversations → LoRA fine-tune → merge → the agent's solve rate on held-out word problems,
