@@ -37,7 +37,8 @@ def pairs(tmp_path_factory) -> Path:
 
 
 def pair_args(pairs: Path, method: str) -> list[str]:
-    return ["train", "--data", str(pairs), "--method", method, "--bits", "none", "--max-steps", "6", "--batch-size", "4",
+    return ["train", "--data", str(pairs), "--eval-data", str(pairs), "--method", method, "--bits", "none",
+            "--max-steps", "6", "--batch-size", "4",
             "--learning-rate", "5e-4", "--save-every", "2", "--scheduler", "linear", "--warmup-ratio", "0", "--no-progress"]
 
 
@@ -183,6 +184,9 @@ def test_dpo_starts_at_log_2_and_widens_the_reward_margin(dpo):
     assert (dpo / "logs" / "loss.png").stat().st_size > 1000
     meta = json.loads((dpo / "adapter" / "tunechat.json").read_text())
     assert meta["config"]["method"] == "dpo" and meta["agent"] is None
+    evaluated = [row for row in log if "eval_loss" in row]  # the held-out pairs, at the end
+    assert evaluated and evaluated[-1]["eval_reward_accuracy"] == 1 and evaluated[-1]["eval_loss"] < steps[0]["loss"]
+    assert meta["metrics"]["eval_loss"] == evaluated[-1]["eval_loss"]
 
 
 def test_dpo_and_orpo_adapters_prefer_the_chosen_answers(engine, dpo, pairs, tmp_path):
