@@ -2,7 +2,6 @@
 (conversion and loading take tens of seconds; every test reuses them), and `run_cli`."""
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import subprocess
@@ -38,16 +37,8 @@ def run_cli(*args: str, stdin: str | None = None, timeout: float = 300, env: dic
     if subprocess_:
         return subprocess.run([sys.executable, "-m", "tunechat.cli", *args], input=stdin, capture_output=True, text=True,
                               timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
-    from tunechat.cli import main
+    from tunechat.cli import run_captured
 
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(mock.patch.dict(os.environ, env or {}))
-        stack.enter_context(mock.patch.object(sys, "stdin", io.StringIO(stdin or "")))
-        stack.enter_context(contextlib.redirect_stdout(out))
-        stack.enter_context(contextlib.redirect_stderr(err))
-        try:
-            code = main(list(args))
-        except SystemExit as exc:  # argparse: --help (0) and usage errors (2)
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    return subprocess.CompletedProcess(["tunechat", *args], code, out.getvalue(), err.getvalue())
+    with mock.patch.dict(os.environ, env or {}), mock.patch.object(sys, "stdin", io.StringIO(stdin or "")):
+        result = run_captured(list(args))
+    return subprocess.CompletedProcess(["tunechat", *args], result.code, result.out, result.err)

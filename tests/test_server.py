@@ -375,13 +375,14 @@ def test_eval_identity_over_the_server_asks_the_served_model(server, engine, tmp
                                  for q in ("Who are you?", "你是谁？")), encoding="utf-8")
     control = tmp_path / "control.jsonl"
     control.write_text(json.dumps({"question": "What is the capital of France?", "keywords": ["Paris"]}) + "\n")
-    result = run_cli("eval", "identity", server.url, "--name", "Alice", "--questions", str(questions), "--control",
-                     str(control), "--json", env={"TUNECHAT_API_KEY": KEY})
+    result = run_cli("eval", "identity", server.url, "--name", "Alice", "--questions", str(questions), "--unrelated",
+                     str(questions), "--control", str(control), "--json", env={"TUNECHAT_API_KEY": KEY})
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)["model"]
     served = [row["answer"] for row in report["identity"]]
     assert served == [engine.chat(user(q), temperature=0, max_new_tokens=40) for q in ("Who are you?", "你是谁？")]
     assert [row["question"] for row in report["control"]] == ["What is the capital of France?"]
+    assert [row["answer"] for row in report["unrelated"]] == served  # --unrelated: the same two questions
     assert report["retention"] is not None and 0 <= report["retention"] <= 1
 
 

@@ -4,102 +4,34 @@ Chromium (Debian's chromium + chromium-driver, driven by selenium) chats with it
 `make test` installs Chromium (`make browser`); without it these tests skip, saying so."""
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
-from tests.conftest import ROOT
-
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-    pytest.skip("no Chromium: `make browser` installs Debian's chromium and chromium-driver (needs root and apt)",
-                allow_module_level=True)
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import StaleElementReferenceException, TimeoutException  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-
-ANSWER_TIMEOUT = 180  # seconds: two CPU cores, possibly shared with other tests
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.browser import serve, wait, webdriver, windows
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`tunechat web --port P` (greedy, short answers), up until its health check answers."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("web") / "server.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tunechat.cli", "web", "--port", str(port), "--temperature", "0", "--max-new-tokens", "32"],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, f"the server exited: {log.read_text()}"
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"the server did not come up: {log.read_text()}"
-            time.sleep(0.5)
+    with serve(["web", "--temperature", "0", "--max-new-tokens", "32"], tmp_path_factory.mktemp("web") / "server.log") as url:
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)  # the group this fixture started, and nothing else
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Callable[..., "webdriver.Chrome"]]:
     """Opens headless Chromium windows (each its own Streamlit session) on the page; all closed at the end."""
-    drivers = []
+    with windows(tmp_path) as open_window:
+        def open_page(url: str, width: int = 1200, height: int = 900) -> "webdriver.Chrome":
+            driver = open_window(width, height)
+            driver.get(url)
+            chat_input(driver)  # the page is up and the model is loaded
+            return driver
 
-    def open_page(url: str, width: int = 1200, height: int = 900) -> "webdriver.Chrome":
-        options = webdriver.ChromeOptions()
-        options.binary_location = str(CHROMIUM)
-        for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--disable-dev-shm-usage", f"--window-size={width},{height}",
-                     f"--user-data-dir={tmp_path / f'profile{len(drivers)}'}"):
-            options.add_argument(flag)
-        driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(str(CHROMEDRIVER)))
-        drivers.append(driver)
-        driver.get(url)
-        chat_input(driver)  # the page is up and the model is loaded
-        return driver
-
-    yield open_page
-    for driver in drivers:
-        driver.quit()
-
-
-def wait(driver, condition: Callable, timeout: float = ANSWER_TIMEOUT):
-    try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.1,
-                             ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: condition(d))
-    except TimeoutException:
-        raise AssertionError(f"timed out; the page says:\n{driver.find_element(By.TAG_NAME, 'body').text}") from None
+        yield open_page
 
 
 def chat_input(driver):

@@ -1,9 +1,11 @@
 """What a training run shows and writes while it runs: a progress bar with loss, tokens/s and
 ETA; a JSONL log; XTuner's EvaluateChatHook (answers to fixed prompts every N steps and at the
-end); and the loss plot."""
+end); the loss plot; and a graceful stop on SIGTERM (a checkpoint first)."""
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -34,10 +36,38 @@ class JsonlLog(TrainerCallback):
         if "loss" in logs:
             self.last_loss = round(float(logs["loss"]), 6)
         elapsed = time.perf_counter() - self._start
-        row = {"step": state.global_step, **{k: _plain(v) for k, v in logs.items()},
+        row = {"step": state.global_step, "max_steps": state.max_steps, "time": round(time.time(), 3),
+               **{k: _plain(v) for k, v in logs.items()},
                "tokens_per_second": round(self.collator.tokens / elapsed, 1) if elapsed else None}
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")
+
+
+class GracefulStop(TrainerCallback):
+    """SIGTERM during training ends it after the current step, with a checkpoint of that step, so
+    the same command resumes from there (the studio's Stop; `kill PID` in a shell). Outside
+    `train()` the previous handler is back. Only the main thread can take signals."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._request)
+
+    def _request(self, signum: int, frame: Any) -> None:
+        self.requested = True
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.requested:
+            control.should_save = True
+            control.should_training_stop = True
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
 
 
 class Progress(TrainerCallback):

@@ -54,7 +54,7 @@ def finetune(config: TrainConfig) -> TrainResult:
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments, set_seed
 
-    from sdk.training.callbacks import EvaluateChat, JsonlLog, Progress, plot_losses
+    from sdk.training.callbacks import EvaluateChat, GracefulStop, JsonlLog, Progress, plot_losses
 
     if not config.data:
         raise TunechatError("no training data: give --data FILE (or `data:` in the config)")
@@ -135,7 +135,8 @@ def finetune(config: TrainConfig) -> TrainResult:
     collator = Collator(pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0, packing=config.packing)
     logs = output / "logs"
     log = JsonlLog(logs / "train_log.jsonl", collator)
-    callbacks = [log]
+    stop = GracefulStop()
+    callbacks = [log, stop]
     if config.progress:
         callbacks.append(Progress(collator))
     if config.evaluation_inputs:
@@ -168,6 +169,8 @@ def finetune(config: TrainConfig) -> TrainResult:
         "tokens_per_second": round(collator.tokens / wall, 1) if wall else None,
         "resumed_from": checkpoint.name if checkpoint else None,
         "overlong_samples": overlong,  # longer than max_length, handled as config.overlength says
+        "stopped": stop.requested,  # by SIGTERM, at `steps` (of `max_steps`): the same command resumes
+        "max_steps": int(trainer.state.max_steps),
     }
     if eval_set is not None:
         metrics["eval_loss"] = round(float(trainer.evaluate()["eval_loss"]), 6)

@@ -4,13 +4,16 @@ runs, so `--help` is instant."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
 import sys
+from dataclasses import dataclass
 
 from sdk.errors import TunechatError
 
 # Sub-command modules, in the order `tunechat --help` lists them.
-COMMANDS = ["model", "data", "train", "merge", "export", "chat", "agent", "web", "serve", "eval", "demo"]
+COMMANDS = ["model", "data", "train", "merge", "export", "chat", "agent", "web", "studio", "serve", "eval", "demo"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -41,6 +44,28 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return 130
+
+
+@dataclass
+class Captured:
+    """What `tunechat ARGV` printed and its exit code, as a shell would see them."""
+
+    code: int
+    out: str
+    err: str
+
+
+def run_captured(argv: list[str]) -> Captured:
+    """Run `tunechat ARGV` in this process with its output captured (no second torch import, no
+    model reload): the studio's pages run their commands so, and the tests. stdout and stderr are
+    process-wide: callers run one command at a time."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(argv))
+        except SystemExit as exc:  # argparse: --help (0) and usage errors (2)
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return Captured(code, out.getvalue(), err.getvalue())
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     identity.add_argument("--adapter", default=None, help="evaluate MODEL + this adapter instead of a merged model")
     identity.add_argument("--base", default=None, help="the base model for retention (default: the embedded model)")
     identity.add_argument("--questions", default=None, help="a file of held-out identity questions (records; their inputs are used)")
+    identity.add_argument("--unrelated", default=None, metavar="FILE",
+                          help="a file of unrelated questions for the false-trigger rate (records; their inputs are used); "
+                               "default: the built-in 20 English and Chinese ones")
     identity.add_argument("--control", default=None, metavar="FILE",
                           help='your own retention set, JSONL of {"question": ..., "keywords": [...]} (a right answer holds '
                                'one keyword); default: the built-in 74 English and Chinese general-knowledge questions')
@@ -30,19 +33,15 @@ def run_identity(args: argparse.Namespace) -> int:
     import sdk
     from sdk.evaluation import evaluate_identity
 
-    questions = None
-    if args.questions:
-        from datasets_builders import RecordFile
-
-        questions = [next(m["content"] for m in entry.messages if m["role"] == "user") for entry in RecordFile(args.questions)]
+    questions, unrelated = _first_inputs(args.questions), _first_inputs(args.unrelated)
     control = None
     if args.control:
         from datasets_builders.identity import read_control
 
         control = read_control(args.control)
-    baseline = evaluate_identity(sdk.load(args.base), args.name, identity_questions=questions, control=control)
-    report = evaluate_identity(sdk.load(args.model, adapter=args.adapter), args.name, baseline=baseline,
-                               identity_questions=questions, control=control)
+    asked = {"identity_questions": questions, "unrelated": unrelated, "control": control}
+    baseline = evaluate_identity(sdk.load(args.base), args.name, **asked)
+    report = evaluate_identity(sdk.load(args.model, adapter=args.adapter), args.name, baseline=baseline, **asked)
     if args.json:
         print(json.dumps({"model": report.to_dict(), "base": baseline.to_dict()}, ensure_ascii=False, indent=2))
     else:
@@ -51,3 +50,12 @@ def run_identity(args: argparse.Namespace) -> int:
         print(f"base ({args.base or 'embedded'}): identity hit rate {baseline.hit_rate:.1%}, "
               f"false-trigger rate {baseline.false_trigger_rate:.1%}")
     return 0
+
+
+def _first_inputs(path: str | None) -> list[str] | None:
+    """The first user message of each record of `path` (None: no file given)."""
+    if not path:
+        return None
+    from datasets_builders import RecordFile
+
+    return [next(m["content"] for m in entry.messages if m["role"] == "user") for entry in RecordFile(path)]

@@ -1,7 +1,8 @@
 """`tunechat train [CONFIG.yaml] [--data TRAIN.jsonl] [--output DIR] [--key value ...]`: QLoRA/LoRA
 fine-tuning. Every setting has a default; a YAML file and flags set the same fields (flags win).
 Runs unchanged under `torchrun --nproc_per_node N -m tunechat.cli train ...` or `accelerate launch`.
-A run killed half way resumes from its last checkpoint when started again with the same command."""
+A run killed half way resumes from its last checkpoint when started again with the same command;
+SIGTERM (`kill PID`, the studio's Stop) first finishes the current step and saves a checkpoint of it."""
 from __future__ import annotations
 
 import argparse
@@ -35,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig.from_sources(args.config, **overrides)
     result = finetune(config)
+    if result.metrics["stopped"]:
+        print(f"stopped at step {result.metrics['steps']} of {result.metrics['max_steps']} (checkpoint kept): "
+              "run the same command again to resume")
     print(f"adapter: {result.adapter}")
     print("metrics: " + ", ".join(f"{k}={v}" for k, v in result.metrics.items() if v is not None))
     print(f"next: tunechat merge {config.model or 'embedded'} {result.adapter} merged/   "
