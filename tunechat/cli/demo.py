@@ -27,6 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="sft (default): identity + regularization conversations; dpo, ipo, orpo, simpo: the same "
                              "questions as preference pairs (identity answers over the base model's own, its answers to "
                              "general questions over identity answers)")
+    parser.add_argument("--size", type=int, default=DemoSettings.size,
+                        help=f"identity conversations to train on (default {DemoSettings.size}); fewer is faster, and names NAME less reliably")
+    parser.add_argument("--regularize", type=int, default=None, metavar="N",
+                        help="general questions the base model answers for regularization (default: the whole bank); "
+                             "fewer is faster, and keeps the base model's behaviour less")
     parser.add_argument("--seed", type=int, default=0, help="the data's seed: question order and answer phrasings (default 0)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, metavar="SEED",
                         help="run the demo once per data seed (into OUTPUT/seed-N, no GGUF export) and print each "
@@ -48,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     output = args.output or "demo-out"
     settings = DemoSettings(name=args.name, output=output, bot_name=args.bot_name, author=args.author,
-                            system=args.system, method=args.method, seed=args.seed)
+                            system=args.system, method=args.method, seed=args.seed, size=args.size, regularize=args.regularize)
     if args.seeds:
         _seeds_table(run_seeds(settings, args.seeds), output)
         return 0

@@ -90,6 +90,7 @@ def form() -> None:
             rest = [f for f in fields.values() if f.name not in MAIN and f.name not in OWN]
             values |= {f.name: field_widget(f, advanced[i % 2]) for i, f in enumerate(rest)}
         run_path = ws.path(f"runs/{run}") if run else None
+        TrainConfig(**values)  # a value training would refuse is refused here, before a job starts
     except TunechatError as exc:
         st.error(str(exc))
         return
