@@ -3,7 +3,6 @@ evaluation outputs, Stop (a checkpoint is kept) and Resume."""
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import streamlit as st
 
@@ -163,7 +162,6 @@ def job_panel() -> None:
     with st.expander("Log", icon=":material/article:", expanded=current.state in ("failed", "died")):
         st.code(current.log_tail or "(nothing yet)", language=None, wrap_lines=True)
     ui.show_command(ws, job.argv, "This run in a shell")
-    st.caption(f"Updated {time.strftime('%H:%M:%S')}")
 
 
 def last_line(text: str) -> str:
