@@ -19,9 +19,9 @@ SHEETS = (".xlsx", ".csv", ".tsv")
 PREVIEW_ROWS = 8
 
 ws, _ = ui.start_page(":material/table: Data")
-ui.show_flash()
 st.caption("A spreadsheet or a data file becomes training records: pick the columns, check the records, "
            "see one as training sees it, split it 7:3. Or build identity data from a name.")
+ui.show_flash()
 
 
 def upload() -> None:
