@@ -55,10 +55,16 @@ def one_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def shared_engine(args: argparse.Namespace) -> sdk.BaseEngine:
+    """The Engine for these page flags (`parse_page_args`'s), loaded once and shared by every
+    browser session and page."""
+    return _cached_engine(tuple(sorted(vars(args).items())))
+
+
 @st.cache_resource(max_entries=2, show_spinner="Loading the model…")
-def cached_engine(settings: tuple[tuple[str, Any], ...]) -> sdk.BaseEngine:
-    """One Engine per distinct loading setting, shared by every browser session. At most two stay
-    loaded (the current and the previous setting), so trying models does not exhaust memory."""
+def _cached_engine(settings: tuple[tuple[str, Any], ...]) -> sdk.BaseEngine:
+    """One Engine per distinct loading setting. At most two stay loaded (the current and the
+    previous setting), so trying models does not exhaust memory."""
     return load_engine(argparse.Namespace(**dict(settings)), sdk.GenerationConfig())
 
 
@@ -113,9 +119,9 @@ def model_sidebar(args: argparse.Namespace, models: dict[str, tuple[str | None, 
     bits = PRECISIONS[side.radio("Loading", list(PRECISIONS), horizontal=True,
                                  index=list(PRECISIONS.values()).index(args.bits),
                                  help="4-bit and 8-bit use bitsandbytes (a GPU, mostly).")]
-    settings = {**vars(args), "model": model or None, "adapter": adapter or None, "bits": bits}
+    settings = argparse.Namespace(**{**vars(args), "model": model or None, "adapter": adapter or None, "bits": bits})
     try:
-        engine = cached_engine(tuple(sorted(settings.items())))
+        engine = shared_engine(settings)
     except Exception as exc:  # a bad path, a missing library, too little memory: all said in one line
         st.error(f"Cannot load the model: {one_line(exc)}")
         return None, "", ""

@@ -170,7 +170,7 @@ def finetune(config: TrainConfig) -> TrainResult:
         "resumed_from": checkpoint.name if checkpoint else None,
         "overlong_samples": overlong,  # longer than max_length, handled as config.overlength says
         "stopped": stop.requested,  # by SIGTERM, at `steps` (of `max_steps`): the same command resumes
-        "max_steps": int(trainer.state.max_steps),
+        "max_steps": total_steps,
     }
     if eval_set is not None:
         metrics["eval_loss"] = round(float(trainer.evaluate()["eval_loss"]), 6)

@@ -54,6 +54,16 @@ class Captured:
     out: str
     err: str
 
+    @property
+    def error(self) -> str:
+        """Why it failed, in the one line `tunechat` ends with (`tunechat X: error: ...`)."""
+        return last_line(self.err) or f"exit code {self.code}"
+
+
+def last_line(text: str) -> str:
+    """The last non-blank line of `text` ("" if none): where a command says why it stopped."""
+    return next((line for line in reversed(text.splitlines()) if line.strip()), "")
+
 
 def run_captured(argv: list[str]) -> Captured:
     """Run `tunechat ARGV` in this process with its output captured (no second torch import, no

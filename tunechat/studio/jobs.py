@@ -43,10 +43,6 @@ class Job:
     started: float
     stop_requested: bool = False
 
-    @property
-    def command(self) -> list[str]:
-        return ["tunechat", *self.argv]
-
 
 @dataclass
 class JobState:

@@ -12,13 +12,11 @@ import os
 import shlex
 import sys
 import threading
-from dataclasses import dataclass
 
 import streamlit as st
 
 from sdk.errors import TunechatError
-from tunechat.cli import run_captured
-from tunechat.options import parse_page_args
+from tunechat.cli import Captured, run_captured
 from tunechat.studio import jobs
 from tunechat.studio.workspace import MAX_UPLOAD_MB, Workspace
 
@@ -37,13 +35,14 @@ def studio_args(argv: list[str]) -> argparse.Namespace:
 
 def start_page(title: str, runs_models: str | None = None, job: bool = True) -> tuple[Workspace, str | None]:
     """A page's top: its workspace, the sidebar (with the running job unless `job` is False) and
-    its title. For a page whose work `runs_models`, also why that work must wait now, if it must
-    (shown as a warning; the page disables its buttons)."""
+    its title. Returns the workspace and why model work must wait now (`busy_reason`), shown as a
+    warning for a page whose work `runs_models` (the page disables its buttons)."""
     ws = workspace()
-    job_sidebar(ws, job)
+    current = jobs.state(ws)
+    job_sidebar(ws, current if job else None)
     st.title(title)
-    busy = busy_reason(ws) if runs_models else None
-    if busy:
+    busy = busy_reason(current)
+    if busy and runs_models:
         st.warning(f"{runs_models}, and {busy}.")
     return ws, busy
 
@@ -54,32 +53,15 @@ def workspace() -> Workspace:
     return Workspace(args.workspace, args.max_upload_mb)
 
 
-@dataclass
-class Ran:
-    """A command a page ran: its words (relative to the workspace), exit code and output."""
-
-    argv: list[str]
-    code: int
-    out: str
-    err: str
-
-    @property
-    def error(self) -> str:
-        """The command's one-line reason for failing (`tunechat X: error: ...`)."""
-        lines = [line for line in self.err.splitlines() if line.strip()]
-        return lines[-1] if lines else f"exit code {self.code}"
-
-
-def run_command(ws: Workspace, argv: list[str]) -> Ran:
+def run_command(ws: Workspace, argv: list[str]) -> Captured:
     """`tunechat ARGV` run in the workspace folder, one command at a time in this server."""
     with _ONE_COMMAND:
         here = os.getcwd()
         os.chdir(ws.root)
         try:
-            result = run_captured(argv)
+            return run_captured(argv)
         finally:
             os.chdir(here)
-    return Ran(argv, result.code, result.out, result.err)
 
 
 def run_json(ws: Workspace, argv: list[str], doing: str) -> dict | None:
@@ -104,7 +86,7 @@ def show_command(ws: Workspace, argv: list[str], label: str = "The same in a she
         st.code(shell(ws, argv), language="bash", wrap_lines=True)
 
 
-def show_result(ran: Ran, success: str | None = None) -> bool:
+def show_result(ran: Captured, success: str | None = None) -> bool:
     """A command's outcome in the page: its output, or its one-line error (never a traceback)."""
     if ran.code != 0:
         st.error(ran.error)
@@ -116,7 +98,7 @@ def show_result(ran: Ran, success: str | None = None) -> bool:
     return True
 
 
-def open_made(relative: str, ran: Ran, success: str) -> None:
+def open_made(relative: str, ran: Captured, success: str) -> None:
     """Rerun the page with the file a command just made chosen; its message and what the command
     printed stay on the page (`show_flash`)."""
     st.session_state.data_file = relative
@@ -131,31 +113,21 @@ def show_flash() -> None:
             st.code(flash[1], language=None, wrap_lines=True)
 
 
-def job_sidebar(ws: Workspace, job: bool = True) -> None:
-    """The workspace and (unless `job` is False) its running job, on every page."""
+def job_sidebar(ws: Workspace, current: jobs.JobState | None) -> None:
+    """The workspace and, while it runs, the `current` job, on every page."""
     side = st.sidebar
     side.caption(f"Workspace: `{ws.root}`")
-    current = jobs.state(ws) if job else None
     if current is not None and current.running:
         total = f" of {current.max_steps}" if current.max_steps else ""
         side.info(f"Training **{current.job.run}**: step {current.step}{total}", icon=":material/model_training:")
 
 
-def busy_reason(ws: Workspace) -> str | None:
-    """Why a page should not start model work now: a training job is using the CPU (two busy
-    torch processes slow each other down many times over)."""
-    current = jobs.state(ws)
+def busy_reason(current: jobs.JobState | None) -> str | None:
+    """Why a page should not start model work now: the `current` job is training on the CPU (two
+    busy torch processes slow each other down many times over)."""
     if current is not None and current.running and not _has_gpu():
         return f"training run {current.job.run!r} is using the CPU: wait for it to end, or stop it on the Train page"
     return None
-
-
-def engine_settings(model: str | None, adapter: str | None) -> tuple:
-    """The key `tunechat.webchat.cached_engine` loads a model by (the chat page's default settings
-    for that model), so the pages share loaded models."""
-    args = parse_page_args([])
-    args.model, args.adapter = model, adapter
-    return tuple(sorted(vars(args).items()))
 
 
 def _has_gpu() -> bool:

@@ -5,10 +5,10 @@ import streamlit as st
 
 from tunechat import webchat
 from tunechat.options import parse_page_args
-from tunechat.studio import ui
+from tunechat.studio import jobs, ui
 
 ws = ui.workspace()
-ui.job_sidebar(ws)
+ui.job_sidebar(ws, jobs.state(ws))
 models = ws.chat_models()
 webchat.page(parse_page_args([]), models)
 model, adapter = models.get(st.session_state.get("chat_model"), (None, None))

@@ -18,7 +18,7 @@ from tunechat.studio.workspace import UPLOAD_SUFFIXES
 SHEETS = (".xlsx", ".csv", ".tsv")
 PREVIEW_ROWS = 8
 
-ws, _ = ui.start_page(":material/table: Data")
+ws, busy = ui.start_page(":material/table: Data")
 st.caption("A spreadsheet or a data file becomes training records: pick the columns, check the records, "
            "see one as training sees it, split it 7:3. Or build identity data from a name.")
 ui.show_flash()
@@ -157,10 +157,10 @@ def identity_form() -> None:
             "--eval-out", str(Path(out).with_name(Path(out).stem + "-eval.jsonl"))]
     argv += (["--bot-name", bot] if bot else []) + (["--author", author] if author else [])
     argv += [] if regularize else ["--no-regularize"]
-    busy = ui.busy_reason(ws) if regularize else None
-    if busy:
-        st.warning(f"Regularization runs a model, and {busy}.")
-    if st.button("Build", type="primary", icon=":material/badge:", disabled=not name or bool(busy)):
+    waits = busy if regularize else None
+    if waits:
+        st.warning(f"Regularization runs a model, and {waits}.")
+    if st.button("Build", type="primary", icon=":material/badge:", disabled=not name or bool(waits)):
         if ui.guarded(ws.path, out) is not None:
             with st.spinner("Building identity data…"):
                 ran = ui.run_command(ws, argv)

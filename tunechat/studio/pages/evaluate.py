@@ -2,10 +2,13 @@
 base model and the tuned one side by side."""
 from __future__ import annotations
 
+import argparse
+
 import streamlit as st
 
+from tunechat.options import parse_page_args
 from tunechat.studio import ui
-from tunechat.webchat import cached_engine
+from tunechat.webchat import shared_engine
 
 ws, busy = ui.start_page(":material/fact_check: Evaluate", runs_models="Evaluation runs models")
 
@@ -69,7 +72,7 @@ def side_by_side() -> None:
         settings = {"temperature": 0, "max_new_tokens": 96}
         columns = st.columns(2)
         for column, (title, (path, lora)) in zip(columns, (("Base", (None, None)), ("Tuned", (model, adapter)))):
-            engine = cached_engine(ui.engine_settings(path, lora))
+            engine = shared_engine(argparse.Namespace(**{**vars(parse_page_args([])), "model": path, "adapter": lora}))
             column.markdown(f"**{title}**")
             column.markdown(engine.chat([{"role": "user", "content": prompt}], **settings))
     ui.show_command(ws, ["chat", *target, "--temperature", "0"], "Chat with it in a shell")

@@ -2,7 +2,6 @@
 gguf`, with downloads."""
 from __future__ import annotations
 
-import io
 import shutil
 import tempfile
 from pathlib import Path
@@ -65,12 +64,17 @@ def downloads() -> None:
         return
     chosen = st.selectbox("File", list(files))
     path = ws.path(files[chosen])
+    # The bytes are made when the button is pressed, not on every rerun of the page.
     if path.is_dir():
-        with tempfile.TemporaryDirectory() as tmp:
-            data = Path(shutil.make_archive(str(Path(tmp) / path.parent.name), "zip", path)).read_bytes()
-        st.download_button("Download", data, file_name=f"{path.parent.name}-adapter.zip", icon=":material/download:")
+        st.download_button("Download", lambda: zipped(path), file_name=f"{path.parent.name}-adapter.zip",
+                           icon=":material/download:")
     else:
-        st.download_button("Download", io.FileIO(path), file_name=path.name, icon=":material/download:")
+        st.download_button("Download", path.read_bytes, file_name=path.name, icon=":material/download:")
+
+
+def zipped(folder: Path) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        return Path(shutil.make_archive(str(Path(tmp) / folder.parent.name), "zip", folder)).read_bytes()
 
 
 merge_tab, gguf_tab, download_tab = st.tabs(["Merge", "GGUF", "Downloads"])

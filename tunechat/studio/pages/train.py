@@ -9,6 +9,7 @@ import streamlit as st
 from sdk.errors import TunechatError
 from sdk.templates import TEMPLATES
 from sdk.training.config import METHODS, OVERLENGTH, TrainConfig
+from tunechat.cli import last_line
 from tunechat.studio import jobs, ui
 
 # Shown first; every other TrainConfig field is folded under "Advanced".
@@ -162,11 +163,6 @@ def job_panel() -> None:
     with st.expander("Log", icon=":material/article:", expanded=current.state in ("failed", "died")):
         st.code(current.log_tail or "(nothing yet)", language=None, wrap_lines=True)
     ui.show_command(ws, job.argv, "This run in a shell")
-
-
-def last_line(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else ""
 
 
 job_panel()
