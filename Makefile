@@ -19,6 +19,10 @@ LLAMA_CPP        ?= llama-cpp-python==0.3.36
 LLAMA_CMAKE_ARGS ?= $(shell $(PYTHON) tools/llama_cpp_flags.py)
 LLAMA_WHEELS     ?= $(HOME)/.cache/tunechat/wheels/$(shell echo '$(LLAMA_CPP) $(LLAMA_CMAKE_ARGS)' | sha1sum | cut -c1-12)
 
+# XTuner's own wheel, only downloaded, never installed: tests/test_templates.py reads its templates.py
+# as the oracle for tunechat's copies of XTuner's prompt templates.
+XTUNER_WHEEL ?= $(HOME)/.cache/tunechat/wheels/xtuner/xtuner-0.2.0-py3-none-any.whl
+
 .PHONY: install model browser demo lint test bench clean help
 
 help:
@@ -62,8 +66,11 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
-test: lint model browser
-	$(PY) -m pytest $(PYTEST_ARGS)
+$(XTUNER_WHEEL): | install
+	$(PIP) download -q --no-deps -d $(dir $@) xtuner==0.2.0
+
+test: lint model browser $(XTUNER_WHEEL)
+	TUNECHAT_XTUNER_WHEEL=$(XTUNER_WHEEL) $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: model
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

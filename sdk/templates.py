@@ -2,8 +2,12 @@
 
 Two kinds of template:
 - the tokenizer's own chat template (the default), rendered with `apply_chat_template`;
-- a named XTuner template (`default`, `internlm_chat`, `internlm2_chat`, ...) with XTuner 0.1.23's
-  exact SYSTEM / INSTRUCTION / SUFFIX / SEP / STOP_WORDS strings.
+- a named XTuner template (`sdk.xtuner_templates`: all 27 of XTuner 0.2.0's, plus `chatml`) with
+  XTuner's exact SYSTEM / INSTRUCTION / SUFFIX / SEP / STOP_WORDS strings.
+
+A template with no system role (XTuner's `minicpm`; a tokenizer template that refuses one, like
+Gemma's) gets the system prompt folded into the first user message, "{system}\n\n{user}", as
+Gemma 3's own template does, rather than an error or a prompt silently dropped.
 
 `render_segments` returns the text as (text, trainable) pieces: training tokenizes the pieces and
 puts loss on the trainable ones (assistant text plus its end-of-turn marker); serving joins them
@@ -11,101 +15,17 @@ and appends the generation prompt. Both go through the same function, so the tex
 trained on is byte-for-byte the text it is prompted with."""
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
 from typing import Any
 
+from jinja2 import TemplateError
+
 from sdk.errors import TunechatError
+from sdk.xtuner_templates import SYSTEM_TEMPLATES, TEMPLATES, Template
+
+__all__ = ["SYSTEM_TEMPLATES", "TEMPLATES", "Message", "Template", "get_template", "render_prompt", "render_segments",
+           "stop_words_for", "validate_messages"]
 
 Message = dict[str, Any]  # {"role": "system"|"user"|"assistant", "content": str}
-
-
-@dataclass(frozen=True)
-class Template:
-    """An XTuner prompt template. With `suffix_as_eos` False, the tokenizer's EOS ends each answer."""
-
-    name: str
-    system: str
-    instruction: str
-    suffix: str = ""
-    suffix_as_eos: bool = False
-    sep: str = ""
-    stop_words: tuple[str, ...] = field(default_factory=tuple)
-
-
-# XTuner 0.1.23, xtuner/utils/templates.py (PROMPT_TEMPLATE), strings copied exactly.
-TEMPLATES: dict[str, Template] = {
-    t.name: t
-    for t in [
-        Template("default", "<|System|>:{system}\n", "<|User|>:{input}\n<|Bot|>:", sep="\n"),
-        Template("zephyr", "<|system|>\n{system}\n", "<|user|>\n{input}\n<|assistant|>\n", sep="\n"),
-        Template(
-            "internlm_chat",
-            "<|System|>:{system}\n",
-            "<|User|>:{input}<eoh>\n<|Bot|>:",
-            suffix="<eoa>",
-            suffix_as_eos=True,
-            sep="\n",
-            stop_words=("<eoa>",),
-        ),
-        Template(
-            "internlm2_chat",
-            "<|im_start|>system\n{system}<|im_end|>\n",
-            "<|im_start|>user\n{input}<|im_end|>\n<|im_start|>assistant\n",
-            suffix="<|im_end|>",
-            suffix_as_eos=True,
-            sep="\n",
-            stop_words=("<|im_end|>",),
-        ),
-        Template(
-            "qwen_chat",
-            "\n<|im_start|>system\n{system}<|im_end|>",
-            "\n<|im_start|>user\n{input}<|im_end|>\n<|im_start|>assistant\n",
-            suffix="<|im_end|>",
-            suffix_as_eos=True,
-            sep="\n",
-            stop_words=("<|im_end|>", "<|endoftext|>"),
-        ),
-        Template(
-            "llama3_chat",
-            "<|start_header_id|>system<|end_header_id|>\n\n{system}<|eot_id|>",
-            "<|start_header_id|>user<|end_header_id|>\n\n{input}<|eot_id|>"
-            "<|start_header_id|>assistant<|end_header_id|>\n\n",
-            suffix="<|eot_id|>",
-            suffix_as_eos=True,
-            stop_words=("<|eot_id|>",),
-        ),
-    ]
-}
-# Plain ChatML. XTuner has no template of this name; its strings are internlm2_chat's, which is
-# ChatML, so models with ChatML tokens (SmolLM2, Qwen) can use either name.
-TEMPLATES["chatml"] = dataclasses.replace(TEMPLATES["internlm2_chat"], name="chatml")
-
-
-# XTuner 0.1.23 SYSTEM_TEMPLATE: ready-made system prompts for `--system-template`.
-SYSTEM_TEMPLATES: dict[str, str] = {
-    "moss_sft": (
-        "You are an AI assistant whose name is {bot_name}.\n"
-        "Capabilities and tools that {bot_name} can possess.\n"
-        "- Inner thoughts: enabled.\n"
-        "- Web search: enabled. API: Search(query)\n"
-        "- Calculator: enabled. API: Calculate(expression)\n"
-        "- Equation solver: enabled. API: Solve(equation)\n"
-        "- Text-to-image: disabled.\n"
-        "- Image edition: disabled.\n"
-        "- Text-to-speech: disabled.\n"
-    ),
-    "alpaca": "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n",
-    "arxiv_gentile": (
-        "If you are an expert in writing papers, please generate a good paper title for this paper "
-        "based on other authors' descriptions of their abstracts.\n"
-    ),
-    "colorist": "You are a professional color designer. Please provide the corresponding colors based on the description of Human.\n",
-    "coder": "You are a professional programer. Please provide the corresponding code based on the description of Human.\n",
-    "lawyer": "你现在是一名专业的中国律师，请根据用户的问题给出准确、有理有据的回复。\n",
-    "medical": "如果你是一名医生，请根据患者的描述回答医学问题。\n",
-    "sql": "If you are an expert in SQL, please generate a good SQL Query for Question based on the CREATE TABLE statement.\n",
-}
 
 
 def get_template(name: str | None) -> Template | None:
@@ -145,6 +65,8 @@ def render_segments(
     With `add_generation_prompt`, messages must end with a user turn and the last segment is the
     prompt the model continues from."""
     validate_messages(messages)
+    if messages[0]["role"] == "system" and not _has_system_role(template, tokenizer):
+        messages = _fold_system(messages)
     if template is None:
         return _render_with_tokenizer(messages, tokenizer, add_generation_prompt)
     return _render_with_template(messages, template, tokenizer, add_generation_prompt)
@@ -162,7 +84,56 @@ def stop_words_for(template: Template | None, tokenizer: Any) -> list[str]:
         if not template.suffix_as_eos and tokenizer.eos_token:
             words.append(tokenizer.eos_token)
         return words
-    return [tokenizer.eos_token] if tokenizer.eos_token else []
+    return list(dict.fromkeys(w for w in (_end_of_turn(tokenizer), tokenizer.eos_token) if w))
+
+
+def _end_of_turn(tokenizer: Any) -> str:
+    """The tokenizer template's end-of-turn marker: the special tokens it writes right after an
+    answer (`<|im_end|>`, `<|eot_id|>`, `<end_of_turn>`, `<|end|>`), EOS or not."""
+    chat_template = str(getattr(tokenizer, "chat_template", None))
+    if chat_template not in _END_OF_TURN:
+        marker = "\x02"
+        try:
+            text = tokenizer.apply_chat_template([{"role": "user", "content": "u"}, {"role": "assistant", "content": marker}],
+                                                 tokenize=False)
+        except (TemplateError, ValueError):  # no template, or one that cannot render this
+            text = ""
+        _END_OF_TURN[chat_template] = _special_prefix(text.partition(marker)[2], tokenizer)
+    return _END_OF_TURN[chat_template]
+
+
+_END_OF_TURN: dict[str, str] = {}  # tokenizer chat template → its end-of-turn marker
+
+
+def _special_prefix(text: str, tokenizer: Any) -> str:
+    """The run of special tokens `text` starts with."""
+    specials = sorted({*tokenizer.all_special_tokens, *(t.content for t in tokenizer.added_tokens_decoder.values() if t.special)},
+                      key=len, reverse=True)
+    at = 0
+    while (token := next((s for s in specials if s and text.startswith(s, at)), None)) is not None:
+        at += len(token)
+    return text[:at]
+
+
+def _has_system_role(template: Template | None, tokenizer: Any) -> bool:
+    if template is not None:
+        return template.system is not None
+    chat_template = str(getattr(tokenizer, "chat_template", None))
+    if chat_template not in _SYSTEM_ROLE:
+        probe = [{"role": "system", "content": "\x01"}, {"role": "user", "content": "u"}]
+        try:  # a template may refuse the role (raise_exception) or drop its text
+            _SYSTEM_ROLE[chat_template] = "\x01" in tokenizer.apply_chat_template(probe, tokenize=False)
+        except TemplateError:
+            _SYSTEM_ROLE[chat_template] = False
+    return _SYSTEM_ROLE[chat_template]
+
+
+_SYSTEM_ROLE: dict[str, bool] = {}  # tokenizer chat template → whether it renders a system message
+
+
+def _fold_system(messages: list[Message]) -> list[Message]:
+    system, first, *rest = messages
+    return [{**first, "content": f"{system['content']}\n\n{first['content']}"}, *rest]
 
 
 def _render_with_template(
@@ -222,8 +193,8 @@ def _render_with_tokenizer(
 
     # Render growing prefixes and take differences: each assistant message contributes the text
     # between "…<generation prompt>" and "…<answer><end of turn>". The answer and the end-of-turn
-    # marker right after it are trainable; whatever follows (a newline) is not.
-    eos = tokenizer.eos_token or ""
+    # marker right after it (the special tokens there, EOS or not) are trainable; whatever follows
+    # (a newline) is not.
     segments: list[tuple[str, bool]] = []
     done = ""
     for i, message in enumerate(messages):
@@ -238,8 +209,7 @@ def _render_with_tokenizer(
         if start < 0:
             raise TunechatError("the tokenizer's chat template alters assistant text; use --prompt-template")
         end = start + len(message["content"])
-        if eos and answer.startswith(eos, end):
-            end += len(eos)
+        end += len(_special_prefix(answer[end:], tokenizer))
         segments += [(before[len(done):] + answer[:start], False), (answer[start:end], True)]
         done = before + answer[:end]
     if add_generation_prompt:

@@ -68,6 +68,10 @@ def export_gguf(
     say(f"[1/4] loading {path}" + (f" + adapter {adapter}" if adapter else ""))
     hf_model, tokenizer = _load_merged(path, adapter)
     template = get_template(meta.get("template"))
+    if ollama:
+        from sdk.export.modelfile import ollama_template
+
+        ollama_template(template, tokenizer)  # a template Ollama cannot express is refused before minutes of work
     with made_parents(out), tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as work:
         f32 = Path(work) / "f32.gguf"
         say(f"[2/4] converting to GGUF ({hf_model.config.model_type}, {sum(p.numel() for p in hf_model.parameters()) / 1e6:.0f}M parameters)")

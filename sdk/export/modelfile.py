@@ -16,7 +16,7 @@ from datasets_builders.atomic import write_text_atomic
 from sdk.errors import TunechatError
 from sdk.templates import Template, render_prompt, stop_words_for
 
-_S, _U1, _A1, _U2 = "\x01SYSTEM\x01", "\x01USER1\x01", "\x01ASSISTANT1\x01", "\x01USER2\x01"
+_S, _U1, _A1, _U2, _A2, _U3 = (f"\x01{marker}\x01" for marker in ("SYSTEM", "USER1", "ASSISTANT1", "USER2", "ASSISTANT2", "USER3"))
 
 
 def ollama_template(template: Template | None, tokenizer: Any) -> str:
@@ -27,6 +27,7 @@ def ollama_template(template: Template | None, tokenizer: Any) -> str:
     refused = TunechatError("this chat template renders turns differently by position: it has no Ollama TEMPLATE equivalent")
     with_system = render(("system", _S), ("user", _U1))
     two_turns = render(("system", _S), ("user", _U1), ("assistant", _A1), ("user", _U2))
+    three_turns = render(("system", _S), ("user", _U1), ("assistant", _A1), ("user", _U2), ("assistant", _A2), ("user", _U3))
     no_system = render(("user", _U1))
     try:  # each marker must appear exactly once where it was put
         system_prefix, rest = with_system.split(_S)
@@ -34,10 +35,12 @@ def ollama_template(template: Template | None, tokenizer: Any) -> str:
         user_to_answer, rest = two_turns.split(_U1)[1].split(_A1)
         answer_to_user, after_user2 = rest.split(_U2)
         plain_prefix, _ = no_system.split(_U1)
-    except ValueError:
+        second_answer_to_user = three_turns.split(_A2)[1].split(_U3)[0]
+    except (ValueError, IndexError):
         raise refused from None
     user_prefix = _common_suffix(_common_suffix(between_system_user, answer_to_user), plain_prefix)
-    if user_to_answer != after_user or after_user2 != after_user or not two_turns.startswith(system_prefix):
+    if (user_to_answer != after_user or after_user2 != after_user or not two_turns.startswith(system_prefix)
+            or second_answer_to_user != answer_to_user):  # a turn numbered by its round (chatglm2)
         raise refused
     # Where every turn ends with the end-of-turn marker, keep it with the turn it ends (as a person
     # would write the template); the rendered text is the same either way.
