@@ -12,6 +12,7 @@ from sdk.engines.base import Generation, LocalEngine, decode
 from sdk.errors import TunechatError
 from sdk.generation import GenerationConfig
 from sdk.hardware import bf16_decodes_fast
+from sdk.memory import check_fits, loading_bytes, model_size
 from sdk.models import quiet_transformers, resolve_source
 from sdk.templates import Message, Template, get_template, stop_words_for
 
@@ -248,6 +249,12 @@ def load_pytorch(
     torch_dtype = getattr(torch, DTYPES[dtype]) if DTYPES[dtype] else _auto_dtype(path, device, trust_remote_code)
 
     quiet_transformers()
+    if device == "cpu" and offload_folder is None:
+        size = model_size(path, trust_remote_code)
+        dtype_name = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(torch_dtype, "fp32")
+        check_fits(f"loading {path.name} ({size.total / 1e9:.2f}B parameters, {f'{bits}-bit' if bits else dtype_name})",
+                   loading_bytes(size, bits, dtype_name),
+                   "load it with --bits 4, or --dtype bf16" if not bits else "use a smaller model or a machine with more memory")
     kwargs: dict[str, Any] = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code}
     if bits is not None:
         from transformers import BitsAndBytesConfig

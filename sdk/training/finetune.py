@@ -23,6 +23,7 @@ from typing import Any
 from datasets_builders.atomic import write_text_atomic
 from sdk.errors import TunechatError
 from sdk.hardware import bf16_is_fast
+from sdk.memory import check_fits, model_size, training_bytes
 from sdk.metadata import read_metadata, write_metadata
 from sdk.model_card import write_model_card
 from sdk.models import quiet_transformers, resolve_model
@@ -90,6 +91,12 @@ def finetune(config: TrainConfig) -> TrainResult:
             bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float32,
         )
         load_kwargs["device_map"] = {"": f"cuda:{local_rank}" if cuda else "cpu"}
+    if not cuda:  # every local process holds its own copy
+        size = model_size(base)
+        check_fits(f"training {base.name} ({size.total / 1e9:.2f}B parameters, {f'{config.bits}-bit' if config.bits else 'fp32'})",
+                   training_bytes(size, config.bits) * int(os.environ.get("LOCAL_WORLD_SIZE", "1")),
+                   "train with --bits 4 (QLoRA, about a quarter of the memory)" if config.bits is None
+                   else "use a smaller model or a machine with more memory")
     model = AutoModelForCausalLM.from_pretrained(base, **load_kwargs)
     model.config.use_cache = False  # packed samples stay apart only without the KV cache
     if config.packing:
@@ -105,6 +112,10 @@ def finetune(config: TrainConfig) -> TrainResult:
 
     steps_per_epoch = -(-len(train_set) // (config.batch_size * config.grad_accum * _world_size()))
     total_steps = config.max_steps or max(1, round(steps_per_epoch * config.epochs))
+    if config.deepspeed and "RANK" not in os.environ:
+        # Without a launcher DeepSpeed looks for MPI; one process needs no discovery.
+        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
+                          MASTER_PORT=os.environ.get("MASTER_PORT", "29517"))
     args = TrainingArguments(
         output_dir=str(output / "checkpoints"),
         per_device_train_batch_size=config.batch_size,

@@ -15,6 +15,7 @@ from typing import Any
 
 from datasets_builders.atomic import atomic_dir
 from sdk.errors import TunechatError
+from sdk.memory import check_fits, merge_bytes, model_size
 from sdk.metadata import write_metadata
 from sdk.model_card import write_model_card
 from sdk.models import quiet_transformers, resolve_source
@@ -65,6 +66,9 @@ def merge(
     template = get_template(meta.get("template"))
     probes = [tokenizer(render_prompt(p, template, tokenizer), add_special_tokens=False, return_tensors="pt")["input_ids"]
               for p in PROBES]
+    size = model_size(base_path)
+    check_fits(f"merging into {base_path.name} ({size.total / 1e9:.2f}B parameters, fp32)", merge_bytes(size),
+               "merge on a machine with more memory (the adapter alone serves too: tunechat chat BASE --adapter DIR)")
     model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
     model = PeftModel.from_pretrained(model, adapter)
     expected = _logits(model, probes)
