@@ -116,10 +116,11 @@ def main() -> None:
     rows.append(("merge (verified)", peak, merge_bytes(size), f"{peak / on_disk:.2f}x the {on_disk / GiB:.1f} GiB written "
                  f"({shards} shards; target <= 1.5x: {'met' if peak <= 1.5 * on_disk else 'NOT met'}), {seconds:.0f} s"))
 
+    merged_size = model_size(merged)
     for name, options in [("fp32", {"dtype": "fp32"}), ("bf16", {"dtype": "bf16"}), ("4-bit", {"bits": 4})]:
         _, peak, out = measured([sys.executable, "-c", DECODE, str(merged), json.dumps(options), str(args.tokens)])
         result = json.loads(out.strip().splitlines()[-1])
-        estimate = loading_bytes(size, options.get("bits"), options.get("dtype", "fp32"))
+        estimate = loading_bytes(merged_size, options.get("bits"), options.get("dtype", "fp32"))
         rows.append((f"load + decode {name}", peak, estimate,
                      f"load {result['load_s']:.1f} s, {result['tokens_per_s']:.2f} tokens/s ({result['tokens']} tokens)"))
 

@@ -6,7 +6,8 @@ what to do, instead of being killed by the OOM killer half way.
 What the peak is made of, as bench/bench_scale.py measures it beside these estimates (a 1.5B model:
 LoRA fp32, QLoRA NF4, merge, loading at fp32, bf16 and 4-bit): loading dominates. A checkpoint read
 in its own dtype is mapped, not copied; read into another dtype or quantized, its file pages stay
-resident beside the converted weights until loading ends, so the peak is both."""
+resident beside the converted weights until loading ends, so the peak is both. Training and merge
+therefore read the checkpoint in its own dtype and widen or quantize it afterwards."""
 from __future__ import annotations
 
 import os
@@ -20,7 +21,7 @@ GiB = 2**30
 # allocator slack (as measured on the CPU), bf16/fp16, fp32.
 WEIGHT_BYTES = {4: 0.75, 8: 1.25, "bf16": 2.0, "fp16": 2.0, "fp32": 4.0}
 # Over the weights while training: activations, LoRA parameters, their gradients and AdamW state.
-TRAIN_OVERHEAD = 1.25
+TRAIN_OVERHEAD = 1.4
 BASELINE = 0.8 * GiB  # the interpreter, torch, tokenizers and datasets themselves
 
 
@@ -32,6 +33,7 @@ class ModelSize:
     quantizable: int
     other: int
     checkpoint_bytes: int = 0  # the weights' files on disk
+    largest_file_bytes: int = 0
     stored_dtype: str = "fp32"
 
     @property
@@ -58,7 +60,8 @@ def model_size(path: str | os.PathLike, trust_remote_code: bool = False) -> Mode
     files = [*Path(path).glob("*.safetensors"), *Path(path).glob("*.bin")]
     stored = {"bfloat16": "bf16", "float16": "fp16"}.get(str(getattr(config, "dtype", None) or "").removeprefix("torch."), "fp32")
     return ModelSize(quantizable=quantizable, other=total - quantizable,
-                     checkpoint_bytes=sum(f.stat().st_size for f in files), stored_dtype=stored)
+                     checkpoint_bytes=sum(f.stat().st_size for f in files),
+                     largest_file_bytes=max((f.stat().st_size for f in files), default=0), stored_dtype=stored)
 
 
 def available_bytes() -> int | None:
@@ -93,12 +96,19 @@ def loading_bytes(size: ModelSize, bits: int | None, dtype: str) -> float:
     return size.weight_bytes(bits, dtype) * 1.05 + (size.checkpoint_bytes if converted else 0) + BASELINE
 
 
+def widened_bytes(size: ModelSize) -> float:
+    """Read in the checkpoint's dtype, then widened to fp32 tensor by tensor (training without
+    quantization, merge): the fp32 weights and, at worst, one file still mapped."""
+    return size.weight_bytes(None) * 1.05 + size.largest_file_bytes + BASELINE
+
+
 def training_bytes(size: ModelSize, bits: int | None) -> float:
     # Training keeps unquantized weights in fp32 (bf16 is autocast), quantized ones in 4 or 8 bits.
-    return max(loading_bytes(size, bits, "fp32"), size.weight_bytes(bits) * TRAIN_OVERHEAD + BASELINE)
+    load = loading_bytes(size, bits, "fp32") if bits else widened_bytes(size)
+    return max(load, size.weight_bytes(bits) * TRAIN_OVERHEAD + BASELINE)
 
 
 def merge_bytes(size: ModelSize) -> float:
-    # The base loaded in fp32 and the adapter merged in place; the written model is then reloaded
-    # for the check (in fp32, mapped) once the first copy is freed.
-    return loading_bytes(size, None, "fp32")
+    # The adapter is merged in place; the written model is then reloaded for the check (fp32,
+    # mapped) once the first copy is freed.
+    return widened_bytes(size)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -10,10 +11,10 @@ from tests.conftest import run_cli
 
 @pytest.mark.slow
 def test_demo_builds_data_trains_merges_and_reports_before_and_after(tmp_path):
-    # Every phase of `make demo`, on half its data (120 identity and 56 regularization conversations):
+    # Every phase of `make demo`, on 40% of its data (96 identity and 44 regularization conversations):
     # the suite's time is bounded, and the goals are `make demo`'s figures at full size.
     out = tmp_path / "demo"
-    result = run_cli("demo", "--name", "Alice", "--output", str(out), "--size", "120", "--regularize", "56", timeout=1800)
+    result = run_cli("demo", "--name", "Alice", "--output", str(out), "--size", "96", "--regularize", "44", timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
     for path in ["data/train.jsonl", "data/eval.jsonl", "train/adapter/adapter_model.safetensors",
                  "train/adapter/tunechat.json", "train/logs/loss.png", "merged/config.json", "merged/tunechat.json"]:
@@ -21,7 +22,8 @@ def test_demo_builds_data_trains_merges_and_reports_before_and_after(tmp_path):
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "微调前" in report and "微调后" in report and "loss.png" in report
     assert f"tunechat chat {out / 'merged'}" in result.stdout
-    assert "120 identity + 52 regularization conversations" in result.stdout  # answers with no whole sentence are dropped
+    # Regularization answers with no whole sentence are dropped.
+    assert re.search(r"96 identity \+ 4[0-4] regularization conversations", result.stdout), result.stdout[:2000]
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     before, after = metrics["before"], metrics["after"]
     # The fine-tune must do something large (the goals, >= 95% / <= 5% / >= 90%, are measured by

@@ -28,7 +28,7 @@ def test_training_that_cannot_fit_is_refused_before_the_model_loads(little_memor
     data.write_text(json.dumps({"conversation": [{"input": "Hi", "output": "Hello"}]}) + "\n")
     result = run_cli("train", "--data", str(data), "--output", str(tmp_path / "out"), "--bits", "none", "--max-steps", "1")
     assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert "needs about 1.4 GiB of memory and this machine has 0.3 GiB available: train with --bits 4" in result.stderr
+    assert "of memory and this machine has 0.3 GiB available: train with --bits 4 (QLoRA: about" in result.stderr
     assert not (tmp_path / "out" / "adapter").exists()
 
 

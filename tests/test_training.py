@@ -224,14 +224,23 @@ DISTRIBUTED = {"max_steps": 2, "learning_rate": 5e-4, "scheduler": "linear", "wa
 
 
 @pytest.fixture(scope="module")
-def one_process(data, tmp_path_factory) -> Path:
+def tiny(tmp_path_factory, model_path) -> Path:
+    """A tiny random-weight Qwen3 (tests/families.py): the distributed runs check equivalence, which
+    needs no real model, and DeepSpeed's per-step gathers over gloo cost in proportion to its size."""
+    from tests.families import FAMILIES, build
+
+    return build(next(f for f in FAMILIES if f.name == "qwen3"), tmp_path_factory.mktemp("tiny"), model_path)
+
+
+@pytest.fixture(scope="module")
+def one_process(data, tiny, tmp_path_factory) -> Path:
     """The reference for the distributed runs: 1 process, batch 4."""
-    return finetune(small(data, tmp_path_factory.mktemp("one"), batch_size=4, **DISTRIBUTED)).adapter
+    return finetune(small(data, tmp_path_factory.mktemp("one"), model=str(tiny), batch_size=4, **DISTRIBUTED)).adapter
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("deepspeed", [None, "ds_zero2.json", "ds_zero3.json"], ids=["ddp", "zero2", "zero3"])
-def test_two_cpu_processes_match_one_process_with_the_same_effective_batch(data, tmp_path, one_process, deepspeed):
+def test_two_cpu_processes_match_one_process_with_the_same_effective_batch(data, tiny, tmp_path, one_process, deepspeed):
     """torchrun, 2 gloo processes x batch 2 (DDP, or DeepSpeed ZeRO-2/3 with the shipped configs),
     against 1 process x batch 4: the same samples per step (one shuffled order, dealt out batch by
     batch) and the loss averaged over all trained tokens, so the adapters agree up to summation
@@ -242,7 +251,7 @@ def test_two_cpu_processes_match_one_process_with_the_same_effective_batch(data,
     flags += ["--deepspeed", str(ROOT / "examples" / deepspeed)] if deepspeed else []
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "tunechat.cli",
-                             "train", "--data", str(data), "--output", str(tmp_path), "--bits", "none",
+                             "train", "--model", str(tiny), "--data", str(data), "--output", str(tmp_path), "--bits", "none",
                              "--batch-size", "2", "--no-progress", *flags],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -256,10 +265,10 @@ def test_two_cpu_processes_match_one_process_with_the_same_effective_batch(data,
     assert size > 0 and distance <= 1e-3 * size, (distance, size)
 
 
-def test_deepspeed_runs_in_one_process_without_a_launcher(data, tmp_path):
+def test_deepspeed_runs_in_one_process_without_a_launcher(data, tiny, tmp_path):
     pytest.importorskip("deepspeed", reason="DeepSpeed is not installed on this machine")
     # A process of its own: DeepSpeed's process group would outlive the test in this one.
-    result = run_cli("train", "--data", str(data), "--output", str(tmp_path), "--bits", "none", "--max-steps", "1",
+    result = run_cli("train", "--model", str(tiny), "--data", str(data), "--output", str(tmp_path), "--bits", "none", "--max-steps", "1",
                      "--no-progress", "--deepspeed", str(ROOT / "examples" / "ds_zero2.json"), subprocess_=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()

@@ -23,7 +23,7 @@ from typing import Any
 from datasets_builders.atomic import write_text_atomic
 from sdk.errors import TunechatError
 from sdk.hardware import bf16_is_fast
-from sdk.memory import check_fits, model_size, training_bytes
+from sdk.memory import GiB, check_fits, model_size, training_bytes
 from sdk.metadata import read_metadata, write_metadata
 from sdk.model_card import write_model_card
 from sdk.models import quiet_transformers, resolve_model
@@ -79,7 +79,10 @@ def finetune(config: TrainConfig) -> TrainResult:
     cuda = torch.cuda.is_available()
     bf16 = config.dtype == "bf16" or (config.dtype == "auto" and bf16_is_fast(cuda))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    load_kwargs: dict[str, Any] = {"dtype": torch.float32}
+    # Read in the checkpoint's own dtype, mapped rather than converted while loading (a lower peak:
+    # sdk/memory.py): unquantized weights are widened to fp32 afterwards, as merge does; quantized
+    # ones are quantized from it, and prepare_model_for_kbit_training widens the rest.
+    load_kwargs: dict[str, Any] = {"dtype": "auto"}
     if config.bits:
         from transformers import BitsAndBytesConfig
 
@@ -95,9 +98,11 @@ def finetune(config: TrainConfig) -> TrainResult:
         size = model_size(base)
         check_fits(f"training {base.name} ({size.total / 1e9:.2f}B parameters, {f'{config.bits}-bit' if config.bits else 'fp32'})",
                    training_bytes(size, config.bits) * int(os.environ.get("LOCAL_WORLD_SIZE", "1")),
-                   "train with --bits 4 (QLoRA, about a quarter of the memory)" if config.bits is None
+                   f"train with --bits 4 (QLoRA: about {training_bytes(size, 4) / GiB:.1f} GiB)" if config.bits is None
                    else "use a smaller model or a machine with more memory")
     model = AutoModelForCausalLM.from_pretrained(base, **load_kwargs)
+    if not config.bits:
+        model = model.float()
     model.config.use_cache = False  # packed samples stay apart only without the KV cache
     if config.packing:
         use_packed_attention(model)

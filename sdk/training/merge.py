@@ -69,7 +69,10 @@ def merge(
     size = model_size(base_path)
     check_fits(f"merging into {base_path.name} ({size.total / 1e9:.2f}B parameters, fp32)", merge_bytes(size),
                "merge on a machine with more memory (the adapter alone serves too: tunechat chat BASE --adapter DIR)")
-    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
+    # Read in the checkpoint's own dtype (mapped from the file, not copied), then widened to fp32
+    # tensor by tensor: each file's pages are released once its tensors are converted, instead of
+    # the whole checkpoint staying mapped beside the fp32 copy until loading ends.
+    model = AutoModelForCausalLM.from_pretrained(base_path, dtype="auto").float()
     model = PeftModel.from_pretrained(model, adapter)
     expected = _logits(model, probes)
     merged = model.merge_and_unload()
