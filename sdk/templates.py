@@ -106,19 +106,22 @@ _END_OF_TURN: dict[str, str] = {}  # tokenizer chat template → its end-of-turn
 
 
 def _special_prefix(text: str, tokenizer: Any) -> str:
-    """The run of special tokens `text` starts with."""
-    specials = sorted({*tokenizer.all_special_tokens, *(t.content for t in tokenizer.added_tokens_decoder.values() if t.special)},
-                      key=len, reverse=True)
-    at = 0
-    while (token := next((s for s in specials if s and text.startswith(s, at)), None)) is not None:
-        at += len(token)
-    return text[:at]
+    """The run of special tokens `text` starts with: tokens that decode to nothing once special
+    tokens are skipped (asked of the tokenizer itself, so a GGUF file's vocabulary answers too)."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    count = 0
+    while count < len(ids) and not tokenizer.decode([ids[count]], skip_special_tokens=True):
+        count += 1
+    prefix = tokenizer.decode(ids[:count])
+    return prefix if text.startswith(prefix) else ""
 
 
 def _has_system_role(template: Template | None, tokenizer: Any) -> bool:
     if template is not None:
         return template.system is not None
-    chat_template = str(getattr(tokenizer, "chat_template", None))
+    if not getattr(tokenizer, "chat_template", None):
+        return True  # no template at all: _render_with_tokenizer says so
+    chat_template = str(tokenizer.chat_template)
     if chat_template not in _SYSTEM_ROLE:
         probe = [{"role": "system", "content": "\x01"}, {"role": "user", "content": "u"}]
         try:  # a template may refuse the role (raise_exception) or drop its text

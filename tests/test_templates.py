@@ -174,3 +174,14 @@ def test_every_named_template_has_an_ollama_template_that_renders_like_the_rende
             system = messages[0]["content"] if messages[0]["role"] == "system" else None
             assert render_go(go, system, messages) == render_prompt(messages, template, tokenizer), (name, messages)
     assert refused == ["chatglm2"]  # "[Round {round}]": Go templates cannot count rounds
+
+
+def test_a_tokenizer_without_a_chat_template_says_to_name_one(tokenizer):
+    import copy
+
+    from sdk.errors import TunechatError
+
+    bare = copy.copy(tokenizer)
+    bare.chat_template = None
+    with pytest.raises(TunechatError, match="this tokenizer has no chat template: pass a named template"):
+        render_prompt([{"role": "system", "content": "S"}, {"role": "user", "content": "Hi"}], None, bare)
