@@ -132,27 +132,7 @@ TEMPLATES: dict[str, Template] = {
             sep="\n\n",
         ),
         Template(
-            "vicuna",
-            system=(
-                "A chat between a curious user and an artificial intelligence assistant. The assistant"
-                " gives helpful, detailed, and polite answers to the user's questions. {system}\n "
-            ),
-            instruction="USER: {input} ASSISTANT:",
-            sep="\n",
-        ),
-        Template(
             "deepseek_coder",
-            system=(
-                "You are an AI programming assistant, utilizing the DeepSeek Coder model, developed by"
-                " DeepSeekCompany, and you only answer questions related to computer science. For"
-                " politically sensitive questions, security and privacy issues, and other non-computer"
-                " science questions, you will refuse to answer. {system}\n"
-            ),
-            instruction="### Instruction:\n{input}\n### Response:\n",
-            sep="\n",
-        ),
-        Template(
-            "deepseekcoder",
             system=(
                 "You are an AI programming assistant, utilizing the DeepSeek Coder model, developed by"
                 " DeepSeekCompany, and you only answer questions related to computer science. For"
@@ -178,12 +158,6 @@ TEMPLATES: dict[str, Template] = {
         ),
         Template(
             "mistral",
-            system="[INST] {system} [/INST]\n",
-            instruction="[INST] {input} [/INST]",
-            sep="\n",
-        ),
-        Template(
-            "mixtral",
             system="[INST] {system} [/INST]\n",
             instruction="[INST] {input} [/INST]",
             sep="\n",
@@ -244,6 +218,9 @@ TEMPLATES: dict[str, Template] = {
         ),
     ]
 }
+# Names XTuner gives the very same strings: its deprecated `deepseekcoder`, and templates it wrote twice.
+for alias, same in {"deepseekcoder": "deepseek_coder", "mixtral": "mistral", "vicuna": "wizardlm"}.items():
+    TEMPLATES[alias] = dataclasses.replace(TEMPLATES[same], name=alias)
 TEMPLATES["chatml"] = dataclasses.replace(TEMPLATES["internlm2_chat"], name="chatml")
 
 
