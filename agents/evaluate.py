@@ -2,8 +2,9 @@
 
 A task is solved when the agent made a correct calculator call (its last successful calculator
 result is the expected answer) and its final answer states that number. The default tasks are
-held-out word problems (`agents.tools_data.arithmetic_tasks`): phrasings that no
-training record uses, with fresh numbers."""
+the frozen evaluation sets of `agents.tool_eval_sets` (English and Chinese, four operations),
+kept apart from the training generators; the report breaks the rates down by language and by
+operation, and says how often the answer was in the question's language."""
 from __future__ import annotations
 
 import json
@@ -16,6 +17,7 @@ from typing import Any
 
 from sdk.engines.base import BaseEngine
 from sdk.errors import TunechatError
+from sdk.evaluation import same_language, wilson
 
 _NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
 
@@ -28,6 +30,9 @@ class TaskResult:
     calls: list[tuple[str, str]]  # (expression, result or error) per calculator call
     correct_call: bool
     correct_answer: bool
+    language: str = ""  # "en" / "zh" where the task says, else ""
+    operation: str = ""  # "+", "-", "*", "/" where the task says
+    in_language: bool = True  # the final answer is in the question's language
 
     @property
     def solved(self) -> bool:
@@ -39,11 +44,27 @@ class ToolEvalReport:
     model: str
     results: list[TaskResult] = field(default_factory=list)
 
-    def rate(self, what: str) -> float:
-        """The share of tasks that were `what`: solved, called (the calculator at all),
-        correct_call or correct_answer."""
-        values = [bool(r.calls) if what == "called" else getattr(r, what) for r in self.results]
+    def rate(self, what: str, results: list[TaskResult] | None = None) -> float:
+        """The share of tasks (of `results`, default all) that were `what`: solved, called (the
+        calculator at all), correct_call, correct_answer or in_language."""
+        values = [bool(r.calls) if what == "called" else getattr(r, what) for r in (self.results if results is None else results)]
         return sum(values) / len(values) if values else 0.0
+
+    def groups(self) -> dict[str, list[TaskResult]]:
+        """The results by language ("en", "zh") and by operation ("+", ...), for tasks that say."""
+        grouped: dict[str, list[TaskResult]] = {}
+        for key in ("language", "operation"):
+            for result in self.results:
+                if getattr(result, key):
+                    grouped.setdefault(getattr(result, key), []).append(result)
+        return grouped
+
+    def breakdown(self) -> dict[str, dict[str, Any]]:
+        """Per group: its task count, solved rate (with its 95% interval) and language match."""
+        return {name: {"tasks": len(group), "solved_rate": self.rate("solved", group),
+                       "solved_interval": wilson(sum(r.solved for r in group), len(group)),
+                       "in_language_rate": self.rate("in_language", group)}
+                for name, group in self.groups().items()}
 
     @property
     def solved_rate(self) -> float:
@@ -51,14 +72,23 @@ class ToolEvalReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "tasks": len(self.results), **{f"{k}_rate": self.rate(k) for k in RATES},
-                "results": [asdict(r) for r in self.results]}
+                "solved_interval": wilson(sum(r.solved for r in self.results), len(self.results)),
+                "by_group": self.breakdown(), "results": [asdict(r) for r in self.results]}
 
     def table(self) -> str:
-        return "\n".join(f"  {label:34} {self.rate(key):6.1%}" for key, label in RATES.items()) + f"  ({len(self.results)} tasks)"
+        lines = [f"  {label:34} {self.rate(key):6.1%}" for key, label in RATES.items()]
+        lines[-1] += f"  ({len(self.results)} tasks)"
+        lines += [f"  solved, {GROUP_LABELS.get(name, name):27} {figures['solved_rate']:6.1%}  "
+                  f"({figures['tasks']} tasks; in its language {figures['in_language_rate']:.0%})"
+                  for name, figures in self.breakdown().items()]
+        return "\n".join(lines)
 
 
 RATES = {"solved": "solved (correct call and answer)", "called": "called the calculator",
-         "correct_call": "correct calculator call", "correct_answer": "correct final answer"}
+         "correct_call": "correct calculator call", "correct_answer": "correct final answer",
+         "in_language": "answered in the question's language"}
+GROUP_LABELS = {"en": "English questions", "zh": "Chinese questions", "+": "addition", "-": "subtraction",
+                "*": "multiplication", "/": "division"}
 
 
 def same_number(text: str, expected: str) -> bool:
@@ -72,7 +102,8 @@ def same_number(text: str, expected: str) -> bool:
 
 
 def read_tasks(path: str | Path) -> list[dict]:
-    """A JSONL file of {"question": ..., "answer": ...} (the answer a number)."""
+    """A JSONL file of {"question": ..., "answer": ...} (the answer a number; "language" and
+    "operation" are kept where given, for the breakdown)."""
     tasks = []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -84,7 +115,8 @@ def read_tasks(path: str | Path) -> list[dict]:
                 raise TypeError
         except (ValueError, KeyError, TypeError):
             raise TunechatError(f'{path} line {number}: expected {{"question": TEXT, "answer": NUMBER}}') from None
-        tasks.append({"question": task["question"], "answer": str(task["answer"])})
+        tasks.append({"question": task["question"], "answer": str(task["answer"]),
+                      **{key: str(task[key]) for key in ("language", "operation") if key in task}})
     if not tasks:
         raise TunechatError(f"{path}: no tasks")
     return tasks
@@ -107,6 +139,8 @@ def evaluate_tool_use(model: BaseEngine, tasks: list[dict], protocol: str = "int
             question=task["question"], expected=task["answer"], response=result.response, calls=calls,
             correct_call=bool(successes) and same_number(successes[-1], task["answer"]),
             correct_answer=same_number(result.response, task["answer"]),
+            language=task.get("language", ""), operation=task.get("operation", ""),
+            in_language=same_language(task["question"], result.response),
         ))
         if progress:
             print(f"\r  {report.model}: {index}/{len(tasks)} tasks, {report.solved_rate:.0%} solved",

@@ -10,7 +10,8 @@ word problems, bare arithmetic, equations, small programs), questions that need 
 errors answered gracefully. Every tool result is produced by running the real tool, so a
 record shows exactly what the agent would see. Phrasing is varied on purpose (many frames,
 names, objects, question forms): diversity of phrasing teaches more than repetition.
-Some frames are held out (`split="heldout"`): evaluation asks those, never seen in training.
+Evaluation problems live apart, in `agents.tool_eval_sets`; a test keeps their wording out of
+what this module writes.
 
 Torch-free: it imports the tools (lagent, which does not import torch), never a model."""
 from __future__ import annotations
@@ -42,7 +43,6 @@ class Frame:
     expressions: tuple[str, ...]
     answers: tuple[str, ...]
     numbers: Callable[[random.Random], dict]
-    split: str = "train"
 
 
 def _ab(lo: int = 2, hi: int = 60, lo2: int | None = None, hi2: int | None = None) -> Callable[[random.Random], dict]:
@@ -199,27 +199,6 @@ FRAMES = [
           ("{a} * {b}", "{r1} - {c}"), ("{r} {item} remain.", "{r} are whole."), _three),
     Frame(("{name} has {a} bags of {b} {item} and finds {c} more. How many {item} is that?",),
           ("{a} * {b}", "{r1} + {c}"), ("That is {r} {item}.",), _three),
-    # held out: phrasings never trained on, for `tunechat eval tools`
-    Frame(("A farmer plants {a} rows of corn with {b} plants per row. How many corn plants are there?",),
-          ("{a} * {b}",), ("There are {r} corn plants.",), _ab(4, 40), "heldout"),
-    Frame(("{name} saved {a} dollars in January and {b} dollars in February. How much was saved altogether?",),
-          ("{a} + {b}",), ("{name} saved {r} dollars altogether.",), _ab(10, 500), "heldout"),
-    Frame(("A bus had {a} passengers. At a stop, {b} got off. How many passengers are still on the bus?",),
-          ("{a} - {b}",), ("{r} passengers are still on the bus.",), _bigger_first(10, 90), "heldout"),
-    Frame(("{a} muffins are packed into boxes of {b}. How many boxes are filled?",),
-          ("{a} / {b}",), ("{r} boxes are filled.",), _divisible(), "heldout"),
-    Frame(("How much is {pct} percent of {a} dollars?",),
-          ("{a} * {pct} / 100",), ("It is {r} dollars.",), _percent, "heldout"),
-    Frame(("Each museum ticket costs ${p}. What do {a} tickets cost?",),
-          ("{a} * {p}",), ("{a} tickets cost ${r}.",), _price, "heldout"),
-    Frame(("A train covers {a} kilometers every hour. What distance does it travel in {b} hours?",),
-          ("{a} * {b}",), ("It travels {r} kilometers.",), _ab(40, 200, 2, 8), "heldout"),
-    Frame(("{name} needs {a} beads for a necklace and already has {b}. How many more beads are needed?",),
-          ("{a} - {b}",), ("{name} needs {r} more beads.",), _bigger_first(20, 300), "heldout"),
-    Frame(("A pizza costs ${a} and is cut into {b} equal slices. What does one slice cost?",),
-          ("{a} / {b}",), ("One slice costs ${r}.",), _divisible(4, 12, 4), "heldout"),
-    Frame(("{name} has {a} packs of {b} stickers and gives away {c} stickers. How many stickers are left?",),
-          ("{a} * {b}", "{r1} - {c}"), ("{name} has {r} stickers left.",), _three, "heldout"),
 ]
 
 # Story problems by theme: each theme tells stories with all four operations in the same words
@@ -550,7 +529,7 @@ def generate(count: int, tools: Iterable[str] = ("calculator",), protocol: str =
     if not actions:
         raise TunechatError("give at least one tool (calculator, solve, python)")
     names = tool_names(actions.values())
-    frames = [f for f in FRAMES if f.split == "train"]
+    frames = FRAMES
     kinds: list[tuple[Callable[[Writer], Any], float]] = [(no_tool, 0.12)]
     if CALCULATOR in actions:
         two_step = [f for f in frames if len(f.expressions) > 1]  # extra weight: the model must not stop after step one
@@ -575,22 +554,3 @@ def generate(count: int, tools: Iterable[str] = ("calculator",), protocol: str =
                 asked += 1
         records.append({"messages": writer.messages, "tools": names, "protocol": protocol})
     return records
-
-
-def arithmetic_tasks(count: int, seed: int = 0, split: str = "heldout") -> list[dict]:
-    """Distinct word problems with their expected answers, for evaluation:
-    {"question", "answer", "expressions"} from the frames of `split` (held-out phrasings by default)."""
-    actions = {a.name: a for a in resolve_tools(["calculator"])}
-    frames = [f for f in FRAMES if f.split == split]
-    rng = random.Random(seed)
-    tasks: dict[str, dict] = {}
-    for _ in range(count * 20):
-        if len(tasks) == count:
-            break
-        messages = word_problem(Writer(actions, rng), frames)
-        if messages:
-            calls = [json.loads(m["content"])["parameters"]["expression"] for m in messages
-                     if m["role"] == "assistant" and m.get("name") == "plugin"]
-            answer = [m["content"] for m in messages if m["role"] == "environment"][-1]
-            tasks.setdefault(messages[0]["content"], {"question": messages[0]["content"], "answer": answer, "expressions": calls})
-    return list(tasks.values())

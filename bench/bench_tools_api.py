@@ -29,9 +29,9 @@ import sdk  # noqa: E402
 from agents import render_prompt  # noqa: E402
 from agents.evaluate import evaluate_tool_use, same_number  # noqa: E402
 from agents.openai_tools import openai_function  # noqa: E402
+from agents.tool_eval_sets import eval_tasks  # noqa: E402
 from agents.tools import resolve_tools  # noqa: E402
 from agents.tools.calculator import calculate  # noqa: E402
-from agents.tools_data import arithmetic_tasks  # noqa: E402
 from sdk.errors import TunechatError  # noqa: E402
 from sdk.server import ServerProcess  # noqa: E402
 
@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    tasks = arithmetic_tasks(args.tasks, seed=1)  # the tool demo's held-out tasks (its seed + 1)
+    tasks = eval_tasks("heldout", args.tasks)  # the tool demo's tuning set
 
     engine = sdk.load(args.model)
     with ServerProcess(*([args.model] if args.model else [])) as server:

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import re
 
 import pytest
 from agent_scripts import ScriptedEngine, plugin_call
 
 from agents.evaluate import evaluate_tool_use, read_tasks, same_number
-from agents.tools_data import FRAMES, arithmetic_tasks, generate
+from agents.tool_eval_sets import LANGUAGES, OPERATIONS, eval_tasks
 from sdk.errors import TunechatError
 from tunechat.cli.eval_tools import register_eval_tools
 
@@ -37,15 +39,36 @@ def test_a_task_is_solved_only_with_a_correct_call_and_answer():
     assert "solved (correct call and answer)" in report.table() and report.to_dict()["solved_rate"] == 0.25
 
 
-def test_held_out_tasks_use_phrasings_never_trained_on():
-    tasks = arithmetic_tasks(40, seed=1)
-    assert len(tasks) == 40 and len({t["question"] for t in tasks}) == 40
-    trained = {q for f in FRAMES if f.split == "train" for q in f.questions}
-    held_out = {q for f in FRAMES if f.split == "heldout" for q in f.questions}
-    assert held_out and not held_out & trained
-    training_questions = {m["content"] for r in generate(300, ["calculator"], seed=0) for m in r["messages"] if m["role"] == "user"}
-    assert not training_questions & {t["question"] for t in tasks}
-    assert all(float(t["answer"]) == pytest.approx(arithmetic(t["expressions"][-1]), rel=1e-9) for t in tasks)
+def test_a_report_breaks_the_rates_down_by_language_and_operation():
+    tasks = [{"question": "What is 37 * 91?", "answer": "3367", "language": "en", "operation": "*"},
+             {"question": "37乘91是多少？", "answer": "3367", "language": "zh", "operation": "*"},
+             {"question": "12加5是多少？", "answer": "17", "language": "zh", "operation": "+"}]
+    replies = [plugin_call("Calculator", expression="37 * 91"), "It is 3367.",
+               plugin_call("Calculator", expression="37 * 91"), "The answer is 3367.",  # solved, but in English
+               plugin_call("Calculator", expression="12 + 5"), "答案是17。"]
+    report = evaluate_tool_use(ScriptedEngine(replies), tasks)
+    groups = report.to_dict()["by_group"]
+    assert {name: (g["tasks"], g["solved_rate"], g["in_language_rate"]) for name, g in groups.items()} == {
+        "en": (1, 1.0, 1.0), "zh": (2, 1.0, 0.5), "*": (2, 1.0, 0.5), "+": (1, 1.0, 1.0)}
+    assert report.rate("in_language") == pytest.approx(2 / 3)
+    assert "Chinese questions" in report.table() and "answered in the question's language" in report.table()
+
+
+@pytest.mark.parametrize("name, digest", [("fresh", "1c26cb71ce607535"), ("heldout", "cdd4f1d169e4eaee")])
+def test_the_evaluation_sets_are_frozen(name, digest):
+    """Changing a set's wording or numbers changes every figure measured on it: a new set gets a
+    new name, never an edit."""
+    tasks = eval_tasks(name)
+    assert hashlib.sha256(json.dumps(tasks, ensure_ascii=False).encode()).hexdigest()[:16] == digest
+    assert len(tasks) == 48 and len({t["question"] for t in tasks}) == 48
+    assert all(float(t["answer"]) == pytest.approx(arithmetic(t["expression"]), rel=1e-9) for t in tasks)
+
+
+def test_every_prefix_of_a_set_mixes_languages_and_operations():
+    first = eval_tasks("fresh", 8)
+    assert {(t["language"], t["operation"]) for t in first} == {(lang, op) for lang in LANGUAGES for op in OPERATIONS}
+    assert sum(t["language"] == "zh" for t in eval_tasks("fresh")) == 24
+    assert all(re.search(r"\d,\d{3}", t["question"]) for t in eval_tasks("fresh") if "Noor" in t["question"])
 
 
 def arithmetic(expression: str) -> float:
@@ -85,3 +108,10 @@ def test_eval_tools_command_reports_the_model_next_to_the_base(model_path, tmp_p
     reports = json.loads(capsys.readouterr().out)
     assert set(reports) == {"base", "model"} and reports["model"]["tasks"] == 1
     assert reports["model"]["results"][0]["question"] == "What is 37 * 91?"
+    # The frozen sets, the model on a prefix and the base on a shorter one: by language and operation.
+    args = parser.parse_args(["tools", str(model_path), "--set", "heldout", "--count", "2", "--base-count", "1", "--json"])
+    assert args.run(args) == 0
+    reports = json.loads(capsys.readouterr().out)
+    assert (reports["model"]["tasks"], reports["base"]["tasks"]) == (2, 1)
+    assert [r["question"] for r in reports["model"]["results"]] == [t["question"] for t in eval_tasks("heldout", 2)]
+    assert set(reports["model"]["by_group"]) == {"en", "zh", "+"}

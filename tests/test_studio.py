@@ -277,8 +277,11 @@ def test_the_evaluate_page_shows_before_and_after_and_both_answers(trained: Work
 
     widget(app.number_input, "Word problems").set_value(1).run()
     click(app, "Evaluate tool use")
-    rates = app.dataframe[-1].value
-    assert list(rates[""]) == ["solved", "called the calculator", "correct call", "correct answer"]
+    rates, groups = app.dataframe[-2].value, app.dataframe[-1].value
+    assert list(rates[""]) == ["solved", "called the calculator", "correct call", "correct answer",
+                               "answered in the question's language"]
+    assert list(groups[""]) == ["English questions", "addition"]  # the fresh set's first problem
+    assert any("--set fresh --count 1" in c.value for c in app.code)
 
 
 def sdk_adapter(ws: Workspace):

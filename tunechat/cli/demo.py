@@ -3,9 +3,10 @@ model, end to end in a few minutes on a laptop CPU: identity data (with self-dis
 regularization) → LoRA fine-tune (QLoRA on a GPU) → merge (verified) → before/after evaluation and a
 report.
 
-`tunechat demo --tools [--output DIR]`: the same pipeline for a tool-using agent: calculator
-conversations → LoRA fine-tune → merge → the agent's solve rate on held-out word problems,
-before and after (about 18 minutes on 2 CPU cores)."""
+`tunechat demo --tools [--output DIR] [--seed N | --seeds N ...]`: the same pipeline for a
+tool-using agent: calculator conversations (English and Chinese) → LoRA fine-tune → merge → the
+agent's solve rate on the frozen evaluation sets (fresh and heldout), before and after, by
+language and operation."""
 from __future__ import annotations
 
 import argparse
@@ -43,10 +44,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.tools:
-        from tunechat.recipes.tools import ToolDemoSettings, run_tool_demo
+        from tunechat.recipes.tools import ToolDemoSettings, run_tool_demo, run_tool_seeds
 
         output = args.output or "demo-tools-out"
-        _summary(*run_tool_demo(ToolDemoSettings(output=output)),
+        settings = ToolDemoSettings(output=output, seed=args.seed)
+        if args.seeds:
+            _seeds_table(run_tool_seeds(settings, args.seeds), output)
+            return 0
+        _summary(*run_tool_demo(settings),
                  f"run the agent:  tunechat agent {output}/merged   ·   tunechat eval tools {output}/merged")
         return 0
     from tunechat.recipes.identity import run_demo, run_seeds
@@ -65,11 +70,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _seeds_table(summary: dict[str, Any], output: str) -> None:
     print(f"\n{summary['method']} over data seeds (held-out questions only):")
-    print(f"{'seed':>6}  {'identity':>8}  {'false':>6}  {'retention':>9}  {'language':>8}  {'repeats':>7}  {'seconds':>7}")
+    keys = [key for key in summary["mean"] if key != "seconds"] + ["seconds"]
+    widths = [max(len(key), 8) for key in keys]
+    print(f"{'seed':>6}  " + "  ".join(f"{key:>{w}}" for key, w in zip(keys, widths)))
     rows = [(str(r["seed"]), r) for r in summary["runs"]] + [("mean", summary["mean"]), ("worst", summary["worst"])]
     for label, r in rows:
-        print(f"{label:>6}  {r['hit_rate']:8.1%}  {r['false_trigger_rate']:6.1%}  {r['retention']:9.1%}  "
-              f"{r['language_match']:8.1%}  {r['repeated_clauses']:7.1%}  {r['seconds']:7.0f}")
+        print(f"{label:>6}  " + "  ".join(f"{r[k]:{w}.0f}" if k == "seconds" else f"{r[k]:{w}.1%}" for k, w in zip(keys, widths)))
     print(f"\nfigures: {output}/seeds.json; each seed's report: {output}/seed-N/report.md")
 
 

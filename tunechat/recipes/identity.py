@@ -14,7 +14,7 @@ from datasets_builders.identity import build_identity_pairs, heldout_records
 from sdk.distill import self_answers
 from sdk.engines import BaseEngine
 from sdk.evaluation import IdentityReport, evaluate_identity
-from tunechat.recipes.pipeline import DemoRun, cell, run_pipeline
+from tunechat.recipes.pipeline import DemoRun, cell, run_pipeline, sweep_seeds
 
 
 @dataclass
@@ -136,26 +136,12 @@ def run_demo(settings: DemoSettings, export: bool = True) -> tuple[IdentityRepor
 
 
 def run_seeds(settings: DemoSettings, seeds: list[int]) -> dict[str, Any]:
-    """The demo once per data seed, into OUTPUT/seed-N (no GGUF export): each seed's figures, their
-    mean and the worst seed's (lowest hit rate and retention, highest false-trigger rate), which is
-    what a user meets. Also written to OUTPUT/seeds.json."""
-    import json
-
-    from datasets_builders.atomic import write_text_atomic
-
-    runs = []
-    for seed in seeds:
-        print(f"\n======== data seed {seed} ========", flush=True)
-        output = Path(settings.output) / f"seed-{seed}"
-        _, after, _ = run_demo(replace(settings, seed=seed, output=str(output)), export=False)
-        timings = json.loads((output / "metrics.json").read_text())["timings"]
-        runs.append({"seed": seed, "hit_rate": after.hit_rate, "false_trigger_rate": after.false_trigger_rate,
-                     "retention": after.retention, "language_match": after.language_match,
-                     "repeated_clauses": after.repeated_clauses, "seconds": round(sum(timings.values()), 1)})
-    keys = ("hit_rate", "false_trigger_rate", "retention", "language_match", "repeated_clauses", "seconds")
-    worse_high = {"false_trigger_rate", "repeated_clauses", "seconds"}
-    summary = {"method": settings.method, "runs": runs,
-               "mean": {k: sum(r[k] for r in runs) / len(runs) for k in keys},
-               "worst": {k: (max if k in worse_high else min)(r[k] for r in runs) for k in keys}}
-    write_text_atomic(Path(settings.output) / "seeds.json", json.dumps(summary, indent=2) + "\n")
-    return summary
+    """The demo once per data seed, into OUTPUT/seed-N (no GGUF export): each seed's held-out
+    figures, their mean and the worst seed's (`pipeline.sweep_seeds`); also OUTPUT/seeds.json."""
+    recipes = ((seed, IdentityRecipe(replace(settings, seed=seed, output=str(Path(settings.output) / f"seed-{seed}"))))
+               for seed in seeds)
+    figures = lambda after: {"hit_rate": after.hit_rate, "false_trigger_rate": after.false_trigger_rate,  # noqa: E731
+                             "retention": after.retention, "language_match": after.language_match,
+                             "repeated_clauses": after.repeated_clauses}
+    return sweep_seeds(recipes, figures, frozenset({"false_trigger_rate", "repeated_clauses"}), Path(settings.output),
+                       method=settings.method)

@@ -15,7 +15,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 from datasets_builders.atomic import write_text_atomic
 from sdk.engines import BaseEngine
@@ -116,6 +116,30 @@ def run_pipeline(recipe: Recipe, export: bool = True) -> tuple[Any, Any, Path]:
         figures.update(gguf=gguf.to_dict(), export=exported.verification.to_json())
     write_text_atomic(out / "metrics.json", json.dumps(figures, ensure_ascii=False, indent=2) + "\n")
     return before, after, report
+
+
+def sweep_seeds(recipes: Iterable[tuple[int, Recipe]], figures: Callable[[Any], dict[str, float]],
+                worse_high: frozenset[str], output: Path, **about: Any) -> dict[str, Any]:
+    """Run each (data seed, recipe) without the GGUF export; return and write OUTPUT/seeds.json:
+    each seed's `figures(after)` and seconds, their mean and the worst seed's (the highest of the
+    `worse_high` figures, the lowest of the others), which is what a user meets. `about` is
+    recorded beside them (e.g. the method)."""
+    runs = []
+    for seed, recipe in recipes:
+        print(f"\n======== data seed {seed} ========", flush=True)
+        _, after, _ = run_pipeline(recipe, export=False)
+        timings = json.loads((Path(recipe.output) / "metrics.json").read_text())["timings"]
+        runs.append({"seed": seed, **figures(after), "seconds": round(sum(timings.values()), 1)})
+    summary = {**about, **summarize_seeds(runs, worse_high | {"seconds"})}
+    write_text_atomic(output / "seeds.json", json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
+    return summary
+
+
+def summarize_seeds(runs: list[dict[str, Any]], worse_high: frozenset[str]) -> dict[str, Any]:
+    """{"runs", "mean", "worst"} over the runs' figures (every key but "seed")."""
+    keys = [key for key in runs[0] if key != "seed"]
+    return {"runs": runs, "mean": {k: sum(r[k] for r in runs) / len(runs) for k in keys},
+            "worst": {k: (max if k in worse_high else min)(r[k] for r in runs) for k in keys}}
 
 
 def _export(recipe: Recipe, out: Path, before: Any) -> tuple[Any, Any, str]:

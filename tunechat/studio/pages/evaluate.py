@@ -6,6 +6,7 @@ import argparse
 
 import streamlit as st
 
+from agents.evaluate import GROUP_LABELS
 from tunechat.options import parse_page_args
 from tunechat.studio import ui
 from tunechat.webchat import shared_engine
@@ -55,14 +56,23 @@ def identity() -> None:
 
 
 def tools() -> None:
-    count = int(st.number_input("Word problems", 1, 500, 20, help="Generated held-out problems."))
-    argv = ["eval", "tools", *target, "--count", str(count), "--json"]
+    task_set = st.radio("Problems", ["fresh", "heldout"], horizontal=True,
+                        help="The frozen evaluation sets (English and Chinese): fresh was never used to choose a recipe, "
+                             "heldout is the set the demo's recipe was tuned against.")
+    count = int(st.number_input("Word problems", 1, 48, 16, help="The first N problems of the set: every prefix mixes "
+                                "both languages and all four operations."))
+    argv = ["eval", "tools", *target, "--set", task_set, "--count", str(count), "--json"]
     if st.button("Evaluate tool use", type="primary", disabled=bool(busy)):
         report = ui.run_json(ws, argv, "The agents solve the problems…")
         if report is not None:
             before_after({name: (report["base"][f"{key}_rate"], report["model"][f"{key}_rate"])
                           for key, name in (("solved", "solved"), ("called", "called the calculator"),
-                                            ("correct_call", "correct call"), ("correct_answer", "correct answer"))})
+                                            ("correct_call", "correct call"), ("correct_answer", "correct answer"),
+                                            ("in_language", "answered in the question's language"))})
+            groups = report["model"]["by_group"]
+            st.dataframe([{"": GROUP_LABELS[name], "solved (base)": report["base"]["by_group"].get(name, {}).get("solved_rate"),
+                           "solved (tuned)": groups[name]["solved_rate"], "problems": groups[name]["tasks"]}
+                          for name in GROUP_LABELS if name in groups], hide_index=True)
     ui.show_command(ws, argv)
 
 
