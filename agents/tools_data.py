@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from agents import check_protocol
+from agents import tools_data_zh as zh
 from agents.tools import resolve_tools, tool_names
 from sdk.errors import TunechatError
 
@@ -98,7 +99,7 @@ FRAMES = [
           ("{a} * {b}",), ("There are {r} seats.", "The theater has {r} seats."), _ab(5, 40)),
     Frame(("{name} reads {a} pages every day. How many pages does {name} read in {b} days?",),
           ("{a} * {b}",), ("{name} reads {r} pages.",), _ab(5, 60, 2, 30)),
-    Frame(("A car drives at {a} km per hour. How far does it go in {b} hours?",
+    Frame(("A car drives at {a} km per hour. How far does it get in {b} hours?",
            "How many kilometers does a cyclist cover in {b} hours at {a} km/h?"),
           ("{a} * {b}",), ("It goes {r} km.", "The distance is {r} km."), _ab(10, 120, 2, 9)),
     Frame(("One notebook costs ${p}. How much do {a} notebooks cost?",
@@ -225,10 +226,10 @@ THEMES = {
               ("{a} {item} are wrapped in packs of {b}.", "How many packs are made?", "{r} packs are made.")],
     },
     "travel": {
-        "+": ("A bus drove {a} km before lunch and {b} km after lunch.", "How far did it drive in all?", "It drove {r} km."),
+        "+": ("A bus drove {a} km before noon and {b} km after noon.", "How far did it drive in all?", "It drove {r} km."),
         "-": ("A trip is {a} km long and {b} km are done.", "How many km are left?", "{r} km are left."),
-        "*": [("A truck drives {b} km every hour.", "How far does it drive in {a} hours?", "It drives {r} km."),
-              ("A plane flies {b} kilometers each hour.", "What distance does it fly in {a} hours?", "It flies {r} kilometers.")],
+        "*": [("A truck drives {b} km per hour.", "How far does it drive in {a} hours?", "It drives {r} km."),
+              ("A plane flies {b} kilometers each hour.", "What distance is flown in {a} hours?", "It flies {r} kilometers.")],
         "/": ("A car drove {a} km in {b} hours at a steady speed.", "How many km did it drive each hour?", "{r} km each hour."),
     },
     "lengths": {
@@ -271,7 +272,7 @@ GENERIC_QUESTIONS = {"+": ["What is the total?", "How many is that altogether?"]
 PERCENT = [("What is {pct}% of {a}?", "It is {r}."), ("Find {pct} percent of {a}.", "It is {r}."),
            ("{pct}% of the {a} {item} are red. How many are red?", "{r} are red."),
            ("A ${a} coat is {pct}% off. How much money do you save?", "You save ${r}."),
-           ("A class of {a} students is {pct}% girls. How many girls are there?", "There are {r} girls.")]
+           ("{a} students are in a class, and {pct}% of them are girls. How many girls are there?", "There are {r} girls.")]
 
 
 DIRECT_QUESTIONS = ["What is {e}?", "Calculate {e}.", "Compute {e}", "How much is {e}?", "{e} = ?",
@@ -384,53 +385,123 @@ def word_problem(writer: Writer, frames: list[Frame]) -> list[dict] | None:
 
 
 def _story_numbers(operation: str, money: bool, rng: random.Random) -> dict:
-    """Numbers of overlapping sizes for every operation, so that sizes do not give it away."""
+    """Numbers of overlapping sizes for every operation, so that sizes do not give it away; one
+    problem in five runs into the thousands."""
     small, any_size = rng.randint(2, 12), rng.choice([rng.randint(2, 40), rng.randint(20, 300)])
+    big = rng.random() < 0.2
     if operation == "*":
-        return {"a": small, "b": rng.choice([1.5, 2.25, 4.5, 0.75, 12.5, 3, 8]) if money else any_size}
+        return {"a": small, "b": rng.choice([1.5, 2.25, 4.5, 0.75, 12.5, 3, 8, 6.4]) if money
+                else rng.randint(100, 900) if big else any_size}
     if operation == "/":
-        return {"a": small * any_size, "b": small}
-    a, b = rng.choice([rng.randint(5, 60), rng.randint(20, 900)]), rng.choice([small, any_size])
+        return {"a": small * (rng.randint(90, 800) if big else any_size), "b": small}
+    if big:
+        a, b = rng.randint(1000, 9900), rng.choice([rng.randint(100, 999), rng.randint(1000, 4000)])
+    else:
+        a, b = rng.choice([rng.randint(5, 60), rng.randint(20, 900)]), rng.choice([small, any_size])
     if money and rng.random() < 0.4:  # prices with cents: decimals must be copied whole
         a, b = a + rng.choice([0.5, 0.25, 0.75, 0.99, 0.4]), b + rng.choice([0.5, 0.25, 0.1, 0.95])
     return {"a": round(a + b, 2), "b": b} if operation == "-" else {"a": a, "b": b}
 
 
-def story_problem(writer: Writer) -> list[dict] | None:
+def written(value: Any, language: str, rng: random.Random) -> str:
+    """A number as a question writes it: money with two decimals at times ("4.50"), and English
+    thousands with separators more often than not ("1,250"); the expression always gets the
+    plain number, so the model learns to copy the value, not the characters."""
+    cents = ".2f" if isinstance(value, float) and rng.random() < 0.5 else ""
+    separators = "," if language == "en" and value >= 1000 and rng.random() < 0.7 else ""
+    return f"{value:{separators}{cents}}"
+
+
+def _expression(a: Any, operation: str, b: Any, rng: random.Random) -> str:
+    """`a OP b`, the operands of + and * in either order (the question's order is not the rule)."""
+    if operation in "+*" and rng.random() < 0.4:
+        a, b = b, a
+    return f"{a} {operation} {b}"
+
+
+def _slots(language: str, rng: random.Random) -> dict:
+    """Names and an item (with its measure word in Chinese) for a story."""
+    if language == "zh":
+        name, name2 = rng.sample(zh.NAMES, 2)
+        item, measure = rng.choice(zh.ITEMS)
+        return {"name": name, "name2": name2, "item": item, "m": measure}
+    name, name2 = rng.sample(NAMES, 2)
+    return {"name": name, "name2": name2, "item": rng.choice(ITEMS), "m": ""}
+
+
+def story_problem(writer: Writer, language: str = "en") -> list[dict] | None:
     rng = writer.rng
-    theme = THEMES[rng.choice(list(THEMES))]
+    themes = zh.THEMES if language == "zh" else THEMES
+    theme = themes[rng.choice(list(themes))]
     operation = rng.choice(list(theme))
     variants = theme[operation]
-    story, question, answer = rng.choice(variants) if isinstance(variants, list) else variants
-    money = "$" in story
-    if not money and rng.random() < 0.3 and GENERIC_QUESTIONS[operation]:
-        question, answer = rng.choice(GENERIC_QUESTIONS[operation]), "The answer is {r}."
-    name, name2 = rng.sample(NAMES, 2)
-    values = {"name": name, "name2": name2, "item": rng.choice(ITEMS), **_story_numbers(operation, money, rng)}
-    writer.user(_fill(f"{story} {question}", values))
-    ok, result = writer.call(CALCULATOR, {"expression": f"{values['a']} {operation} {values['b']}"})
+    if language == "zh":
+        text, answer = rng.choice(variants)
+        money = "元" in text
+        if rng.random() < 0.15 and zh.GENERIC_QUESTIONS[operation]:  # the story, then a bare question
+            text, answer = text[:text.rindex("，") + 1] + rng.choice(zh.GENERIC_QUESTIONS[operation]), zh.GENERIC_ANSWER
+    else:
+        story, question, answer = rng.choice(variants) if isinstance(variants, list) else variants
+        money = "$" in story
+        if not money and rng.random() < 0.3 and GENERIC_QUESTIONS[operation]:
+            question, answer = rng.choice(GENERIC_QUESTIONS[operation]), "The answer is {r}."
+        text = f"{story} {question}"
+    values = {**_slots(language, rng), **_story_numbers(operation, money, rng)}
+    shown = {**values, "a": written(values["a"], language, rng), "b": written(values["b"], language, rng)}
+    writer.user(_fill(text, shown))
+    ok, result = writer.call(CALCULATOR, {"expression": _expression(values["a"], operation, values["b"], rng)})
     if not ok:
         return None
-    return writer.answer(_fill(answer, {**values, "r": result}))
+    return writer.answer(_fill(answer, {**shown, "r": result}))
+
+
+def two_step_zh(writer: Writer) -> list[dict] | None:
+    rng = writer.rng
+    question, expressions, answer = rng.choice(zh.TWO_STEP)
+    values = {**_slots("zh", rng), **_three(rng)}
+    if "{r1} - {c}" in expressions:
+        values["c"] = rng.randint(1, values["a"] * values["b"] - 1)
+    elif "{r1} / {c}" in expressions:
+        values.update(_split_sum(rng))
+    writer.user(_fill(question, values))
+    for index, expression in enumerate(expressions):
+        ok, result = writer.call(CALCULATOR, {"expression": _fill(expression, values)})
+        if not ok:
+            return None
+        values[f"r{index + 1}"] = values["r"] = result
+    return writer.answer(_fill(answer, values))
 
 
 GROUPING = {  # "N things go into containers of K": division, phrased the way multiplication often is
     "verbs": ["put", "sorted", "split", "grouped", "loaded", "divided"],
-    "containers": ["bags", "crates", "jars", "cartons", "trays", "baskets", "boxes"],
+    "containers": [("bag", "bags"), ("crate", "crates"), ("jar", "jars"), ("carton", "cartons"), ("tray", "trays"),
+                   ("basket", "baskets"), ("box", "boxes")],
     "questions": [("How many {c} are needed?", "{r} {c} are needed."), ("How many {c} does that make?", "That makes {r} {c}."),
                   ("How many {c} are used?", "{r} {c} are used."), ("How many full {c} are there?", "There are {r} full {c}.")],
+    # ... and its contrast, the same container multiplying: "a {c1} holds K; how many in N {c}"
+    "full": [("A {c1} holds {b} {item}.", "How many {item} are in {a} {c}?", "There are {r} {item} in {a} {c}."),
+             ("Each {c1} has {b} {item} in it.", "How many {item} do {a} {c} have?", "{a} {c} have {r} {item}."),
+             ("There are {b} {item} in one {c1}.", "How many {item} are there in {a} {c}?", "There are {r} {item}.")],
 }
 
 
 def grouping_problem(writer: Writer) -> list[dict] | None:
     rng = writer.rng
+    one, many = rng.choice(GROUPING["containers"])
+    item = rng.choice(ITEMS)
+    if rng.random() < 0.4:
+        numbers = _story_numbers("*", False, rng)
+        story, question, answer = rng.choice(GROUPING["full"])
+        values = {**numbers, "c1": one, "c": many, "item": item}
+        writer.user(_fill(f"{story} {question}", values))
+        ok, result = writer.call(CALCULATOR, {"expression": _expression(numbers["b"], "*", numbers["a"], rng)})
+        return writer.answer(_fill(answer, {**values, "r": result})) if ok else None
     numbers = _story_numbers("/", False, rng)
-    container = rng.choice(GROUPING["containers"])
     question, answer = rng.choice(GROUPING["questions"])
-    writer.user(f"{numbers['a']} {rng.choice(ITEMS)} are {rng.choice(GROUPING['verbs'])} into {container} of {numbers['b']}. "
-                + question.format(c=container))
+    writer.user(f"{written(numbers['a'], 'en', rng)} {item} are {rng.choice(GROUPING['verbs'])} into {many} of {numbers['b']}. "
+                + question.format(c=many))
     ok, result = writer.call(CALCULATOR, {"expression": f"{numbers['a']} / {numbers['b']}"})
-    return writer.answer(answer.format(c=container, r=result)) if ok else None
+    return writer.answer(answer.format(c=many, r=result)) if ok else None
 
 
 RATES = [  # "R per unit, for T units": multiplication, though the story gives two numbers and a "per"
@@ -452,27 +523,32 @@ def rate_problem(writer: Writer) -> list[dict] | None:
     return writer.answer(_fill(answer, {**values, "r": result})) if ok else None
 
 
-def percent_problem(writer: Writer) -> list[dict] | None:
+def percent_problem(writer: Writer, language: str = "en") -> list[dict] | None:
     rng = writer.rng
-    question, answer = rng.choice(PERCENT)
-    values = {"item": rng.choice(ITEMS), **_percent(rng)}
+    question, answer = rng.choice(zh.PERCENT if language == "zh" else PERCENT)
+    values = {**_slots(language, rng), **_percent(rng)}
     writer.user(_fill(question, values))
     ok, result = writer.call(CALCULATOR, {"expression": _fill("{a} * {pct} / 100", values)})
     return writer.answer(_fill(answer, {**values, "r": result})) if ok else None
 
 
-def direct(writer: Writer) -> list[dict] | None:
+def direct(writer: Writer, language: str = "en") -> list[dict] | None:
     rng = writer.rng
     a, b, c = rng.randint(2, 999), rng.randint(2, 99), rng.randint(2, 50)
     expression = rng.choice([f"{a} + {b}", f"{a} - {b}", f"{a} * {b}", f"{a * b} / {b}", f"({a} + {b}) * {c}",
                              f"{a} * {b} - {c}", f"{b} ** 2", f"{a} / {c}", f"({a} - {b}) / {c}"])
-    writer.user(_fill(rng.choice(DIRECT_QUESTIONS), {"e": expression}))
+    if language == "zh":
+        shown = "".join(zh.SYMBOLS.get(char, char) for char in expression) if rng.random() < 0.6 else expression
+        question, answer = rng.choice(zh.DIRECT_QUESTIONS), rng.choice(zh.DIRECT_ANSWERS)
+    else:
+        shown, question, answer = expression, rng.choice(DIRECT_QUESTIONS), rng.choice(DIRECT_ANSWERS)
+    writer.user(_fill(question, {"e": shown}))
     ok, result = writer.call(CALCULATOR, {"expression": expression})
-    return writer.answer(_fill(rng.choice(DIRECT_ANSWERS), {"e": expression, "r": result})) if ok else None
+    return writer.answer(_fill(answer, {"e": shown, "r": result})) if ok else None
 
 
-def no_tool(writer: Writer) -> list[dict]:
-    questions, answer = writer.rng.choice(NO_TOOL)
+def no_tool(writer: Writer, language: str = "en") -> list[dict]:
+    questions, answer = writer.rng.choice(zh.NO_TOOL if language == "zh" else NO_TOOL)
     return writer.user(writer.rng.choice(questions)).answer(answer)
 
 
@@ -530,12 +606,14 @@ def generate(count: int, tools: Iterable[str] = ("calculator",), protocol: str =
         raise TunechatError("give at least one tool (calculator, solve, python)")
     names = tool_names(actions.values())
     frames = FRAMES
-    kinds: list[tuple[Callable[[Writer], Any], float]] = [(no_tool, 0.12)]
+    kinds: list[tuple[Callable[[Writer], Any], float]] = [(no_tool, 0.08), (lambda w: no_tool(w, "zh"), 0.06)]
     if CALCULATOR in actions:
         two_step = [f for f in frames if len(f.expressions) > 1]  # extra weight: the model must not stop after step one
-        kinds += [(story_problem, 0.27), (grouping_problem, 0.07), (rate_problem, 0.06), (percent_problem, 0.07),
-                  (lambda w: word_problem(w, frames), 0.2), (lambda w: word_problem(w, two_step), 0.07), (direct, 0.03),
-                  (tool_error, 0.05)]
+        kinds += [(story_problem, 0.2), (grouping_problem, 0.07), (rate_problem, 0.05), (percent_problem, 0.04),
+                  (lambda w: word_problem(w, frames), 0.12), (lambda w: word_problem(w, two_step), 0.05), (direct, 0.02),
+                  (tool_error, 0.04),
+                  (lambda w: story_problem(w, "zh"), 0.32), (two_step_zh, 0.05), (lambda w: percent_problem(w, "zh"), 0.03),
+                  (lambda w: direct(w, "zh"), 0.03)]
     if SOLVER in actions:
         kinds += [(equation, 0.2)]
     if PYTHON in actions:

@@ -10,7 +10,8 @@ import pytest
 from agent_scripts import ScriptedEngine, plugin_call
 
 from agents.evaluate import evaluate_tool_use, read_tasks, same_number
-from agents.tool_eval_sets import LANGUAGES, OPERATIONS, eval_tasks
+from agents.tool_eval_sets import LANGUAGES, OPERATIONS, SETS, eval_tasks
+from agents.tools_data import generate
 from sdk.errors import TunechatError
 from tunechat.cli.eval_tools import register_eval_tools
 
@@ -115,3 +116,25 @@ def test_eval_tools_command_reports_the_model_next_to_the_base(model_path, tmp_p
     assert (reports["model"]["tasks"], reports["base"]["tasks"]) == (2, 1)
     assert [r["question"] for r in reports["model"]["results"]] == [t["question"] for t in eval_tasks("heldout", 2)]
     assert set(reports["model"]["by_group"]) == {"en", "zh", "+"}
+
+
+def wording(text: str) -> set[str]:
+    """A question's n-grams within each clause, every number as "#": English word 4-grams, or for
+    Chinese, character 7-grams (about as many words: Chinese words are mostly two characters)."""
+    grams = set()
+    for clause in re.split(r"[,.;:?!，。；：？！]", re.sub(r"\d[\d,]*(?:\.\d+)?", "#", text.lower())):
+        if re.search(r"[\u4e00-\u9fff]", clause):
+            chars = re.sub(r"[^\u4e00-\u9fff#]", "", clause)
+            grams |= {chars[i:i + 7] for i in range(len(chars) - 6)}
+        else:
+            words = re.findall(r"[a-z#]+", clause)
+            grams |= {" ".join(words[i:i + 4]) for i in range(len(words) - 3)}
+    return grams
+
+
+def test_no_training_wording_appears_in_an_evaluation_question():
+    training = {m["content"] for r in generate(3000, ["calculator"], seed=0) for m in r["messages"] if m["role"] == "user"}
+    assert any(re.search(r"[\u4e00-\u9fff]", q) for q in training) and any(re.search(r"\d,\d{3}", q) for q in training)
+    trained = set().union(*map(wording, training))
+    leaks = {(task["question"], gram) for name in SETS for task in eval_tasks(name) for gram in wording(task["question"]) & trained}
+    assert not leaks, "evaluation questions share wording with the training data:\n" + "\n".join(map(str, sorted(leaks)))

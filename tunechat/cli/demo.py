@@ -5,8 +5,8 @@ report.
 
 `tunechat demo --tools [--output DIR] [--seed N | --seeds N ...]`: the same pipeline for a
 tool-using agent: calculator conversations (English and Chinese) → LoRA fine-tune → merge → the
-agent's solve rate on the frozen evaluation sets (fresh and heldout), before and after, by
-language and operation."""
+agent's solve rate on frozen sets of English and Chinese word problems (fresh and heldout),
+before and after, by language and operation."""
 from __future__ import annotations
 
 import argparse

@@ -74,9 +74,12 @@ class ToolRecipe:
         return data / "train.jsonl"
 
     def evaluate(self, engine: BaseEngine, label: str, baseline: ToolEvalSuite | None) -> ToolEvalSuite:
-        if baseline is None:  # the base model: a capped sample of the fresh set
-            return ToolEvalSuite({"fresh": evaluate_tool_use(engine, self.tasks["fresh"][:self.settings.base_tasks], label=label)})
-        return ToolEvalSuite({name: evaluate_tool_use(engine, tasks, label=label) for name, tasks in self.tasks.items()})
+        """The base model ("before") on a capped sample of the fresh set; the merged model on both
+        sets; its GGUF export on the fresh set (the same numbers: verified against the merge)."""
+        if label == "after":
+            return ToolEvalSuite({name: evaluate_tool_use(engine, tasks, label=label) for name, tasks in self.tasks.items()})
+        tasks = self.tasks["fresh"][:self.settings.base_tasks] if baseline is None else self.tasks["fresh"]
+        return ToolEvalSuite({"fresh": evaluate_tool_use(engine, tasks, label=label)})
 
     def train_overrides(self) -> dict[str, Any]:
         return dict(self.settings.train)
