@@ -9,7 +9,7 @@ import argparse
 from agents import PROTOCOLS
 
 DESCRIPTION = """Write tool-call conversations (JSON Lines, the `messages` form with tool roles) for the chosen
-tools: word problems and bare arithmetic that need the calculator (one and two steps), equations
+tools, in English and Chinese (answered in the question's language): word problems and bare arithmetic that need the calculator (one and two steps), equations
 for the solver, small programs for the Python sandbox, questions that need no tool, and tool
 errors answered gracefully. Every tool result comes from running the real tool.
 
