@@ -605,12 +605,11 @@ def generate(count: int, tools: Iterable[str] = ("calculator",), protocol: str =
     if not actions:
         raise TunechatError("give at least one tool (calculator, solve, python)")
     names = tool_names(actions.values())
-    frames = FRAMES
     kinds: list[tuple[Callable[[Writer], Any], float]] = [(no_tool, 0.08), (lambda w: no_tool(w, "zh"), 0.06)]
     if CALCULATOR in actions:
-        two_step = [f for f in frames if len(f.expressions) > 1]  # extra weight: the model must not stop after step one
+        two_step = [f for f in FRAMES if len(f.expressions) > 1]  # extra weight: the model must not stop after step one
         kinds += [(story_problem, 0.2), (grouping_problem, 0.07), (rate_problem, 0.05), (percent_problem, 0.04),
-                  (lambda w: word_problem(w, frames), 0.12), (lambda w: word_problem(w, two_step), 0.05), (direct, 0.02),
+                  (lambda w: word_problem(w, FRAMES), 0.12), (lambda w: word_problem(w, two_step), 0.05), (direct, 0.02),
                   (tool_error, 0.04),
                   (lambda w: story_problem(w, "zh"), 0.32), (two_step_zh, 0.05), (lambda w: percent_problem(w, "zh"), 0.03),
                   (lambda w: direct(w, "zh"), 0.03)]

@@ -32,7 +32,7 @@ class ToolDemoSettings:
     tasks: int | None = None  # the first N problems of each evaluation set (None: all)
     base_tasks: int = 16  # the base model's share of the fresh set
     seed: int = 0
-    # Training overrides (TrainConfig fields): ~150k tokens, 63 steps. LoRA (bf16 autocast) on
+    # Training overrides (TrainConfig fields): ~166k tokens, 63 steps. LoRA (bf16 autocast) on
     # full weights: no 4-bit dequantizing cost.
     train: dict[str, Any] = field(default_factory=lambda: {
         "bits": 0, "epochs": 1.0, "batch_size": 4, "learning_rate": 1e-3, "max_length": 1024,
