@@ -4,7 +4,7 @@ unrelated questions. Writes `pipeline`'s layout: DIR/data/train.jsonl (identity 
 regularization), DIR/data/eval.jsonl (held out), DIR/train/, DIR/merged/, DIR/report.md."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -138,10 +138,8 @@ def run_demo(settings: DemoSettings, export: bool = True) -> tuple[IdentityRepor
 def run_seeds(settings: DemoSettings, seeds: list[int]) -> dict[str, Any]:
     """The demo once per data seed, into OUTPUT/seed-N (no GGUF export): each seed's held-out
     figures, their mean and the worst seed's (`pipeline.sweep_seeds`); also OUTPUT/seeds.json."""
-    recipes = ((seed, IdentityRecipe(replace(settings, seed=seed, output=str(Path(settings.output) / f"seed-{seed}"))))
-               for seed in seeds)
     figures = lambda after: {"hit_rate": after.hit_rate, "false_trigger_rate": after.false_trigger_rate,  # noqa: E731
                              "retention": after.retention, "language_match": after.language_match,
                              "repeated_clauses": after.repeated_clauses}
-    return sweep_seeds(recipes, figures, frozenset({"false_trigger_rate", "repeated_clauses"}), Path(settings.output),
+    return sweep_seeds(IdentityRecipe, settings, seeds, figures, frozenset({"false_trigger_rate", "repeated_clauses"}),
                        method=settings.method)

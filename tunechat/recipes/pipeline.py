@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 
@@ -118,17 +118,19 @@ def run_pipeline(recipe: Recipe, export: bool = True) -> tuple[Any, Any, Path]:
     return before, after, report
 
 
-def sweep_seeds(recipes: Iterable[tuple[int, Recipe]], figures: Callable[[Any], dict[str, float]],
-                worse_high: frozenset[str], output: Path, **about: Any) -> dict[str, Any]:
-    """Run each (data seed, recipe) without the GGUF export; return and write OUTPUT/seeds.json:
+def sweep_seeds(recipe: Callable[[Any], Recipe], settings: Any, seeds: Iterable[int], figures: Callable[[Any], dict[str, float]],
+                worse_high: frozenset[str], **about: Any) -> dict[str, Any]:
+    """Run `recipe(settings)` once per data seed, into OUTPUT/seed-N without the GGUF export
+    (`settings` is a dataclass with `seed` and `output`); return and write OUTPUT/seeds.json:
     each seed's `figures(after)` and seconds, their mean and the worst seed's (the highest of the
     `worse_high` figures, the lowest of the others), which is what a user meets. `about` is
     recorded beside them (e.g. the method)."""
+    output = Path(settings.output)
     runs = []
-    for seed, recipe in recipes:
+    for seed in seeds:
         print(f"\n======== data seed {seed} ========", flush=True)
-        _, after, _ = run_pipeline(recipe, export=False)
-        timings = json.loads((Path(recipe.output) / "metrics.json").read_text())["timings"]
+        _, after, _ = run_pipeline(recipe(replace(settings, seed=seed, output=str(output / f"seed-{seed}"))), export=False)
+        timings = json.loads((output / f"seed-{seed}" / "metrics.json").read_text())["timings"]
         runs.append({"seed": seed, **figures(after), "seconds": round(sum(timings.values()), 1)})
     summary = {**about, **summarize_seeds(runs, worse_high | {"seconds"})}
     write_text_atomic(output / "seeds.json", json.dumps(summary, ensure_ascii=False, indent=2) + "\n")

@@ -12,7 +12,7 @@ Training records are rendered by the agent's own prompt code path (the renderer 
 package registers with `sdk.renderers`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,8 @@ class ToolRecipe:
         before, fresh, heldout = run.before.reports["fresh"], run.after.reports["fresh"], run.after.reports["heldout"]
         columns = ((before, "微调前 (before), fresh"), (fresh, "微调后 (after), fresh"), (heldout, "微调后, heldout (tuning set)"))
         header = ["| | " + " | ".join(f"{title} ({len(r.results)})" for r, title in columns) + " |", "|---|---|---|---|"]
-        groups = [(name, [r.breakdown().get(name, {}) for r, _ in columns]) for name in GROUP_LABELS]
+        breakdowns = [r.breakdown() for r, _ in columns]
+        groups = [(name, [b.get(name, {}) for b in breakdowns]) for name in GROUP_LABELS]
         answers = {b.question: b.response for b in before.results}
         lines = [
             "# tunechat demo --tools: a calculator-using agent",
@@ -153,6 +154,4 @@ def run_tool_seeds(settings: ToolDemoSettings, seeds: list[int]) -> dict[str, An
         values["fresh_in_language"] = after.reports["fresh"].rate("in_language")
         return values
 
-    recipes = ((seed, ToolRecipe(replace(settings, seed=seed, output=str(Path(settings.output) / f"seed-{seed}"))))
-               for seed in seeds)
-    return sweep_seeds(recipes, figures, frozenset(), Path(settings.output), method="sft (tools)")
+    return sweep_seeds(ToolRecipe, settings, seeds, figures, frozenset(), method="sft (tools)")
