@@ -129,8 +129,9 @@ def sweep_seeds(recipe: Callable[[Any], Recipe], settings: Any, seeds: Iterable[
     runs = []
     for seed in seeds:
         print(f"\n======== data seed {seed} ========", flush=True)
-        _, after, _ = run_pipeline(recipe(replace(settings, seed=seed, output=str(output / f"seed-{seed}"))), export=False)
-        timings = json.loads((output / f"seed-{seed}" / "metrics.json").read_text())["timings"]
+        seed_output = output / f"seed-{seed}"
+        _, after, _ = run_pipeline(recipe(replace(settings, seed=seed, output=str(seed_output))), export=False)
+        timings = json.loads((seed_output / "metrics.json").read_text())["timings"]
         runs.append({"seed": seed, **figures(after), "seconds": round(sum(timings.values()), 1)})
     summary = {**about, **summarize_seeds(runs, worse_high | {"seconds"})}
     write_text_atomic(output / "seeds.json", json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
