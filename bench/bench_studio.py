@@ -6,7 +6,7 @@ shell, and how soon the pages answer.
 In one invocation, alternating (never at the same time): the CLI run is `tunechat train` as a
 subprocess; the studio run is the same command started as the studio's job (`jobs.start`, what
 the Train page's Start calls) while `tunechat studio` serves and headless Chromium has the Train
-page open, redrawing its progress every two seconds. Printed: each run's training-loop seconds
+page open, redrawing its progress as it does for a user (`REDRAW_SECONDS`). Printed: each run's training-loop seconds
 and wall seconds, the studio/CLI ratios of the medians, the time from opening the page to an
 interactive page, and from Start to the first loss row the chart draws."""
 from __future__ import annotations

@@ -23,6 +23,10 @@ CHOICES = {"method": METHODS, "overlength": OVERLENGTH, "dtype": ("auto", "fp32"
 
 ws, _ = ui.start_page(":material/model_training: Train", job=False)  # this page shows the job itself, live
 
+# About one training step of the embedded model on a CPU: live enough to follow, and each redraw
+# (the page's rerun and the browser's chart) takes CPU from the job on a small machine.
+REDRAW_SECONDS = 5.0
+
 
 def default(f: dataclasses.Field):
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
@@ -122,9 +126,9 @@ def chart(current: jobs.JobState) -> None:
         y=alt.Y("loss:Q", title="loss"), color=alt.Color("curve:N", title=None)), use_container_width=True)
 
 
-@st.fragment(run_every=2.0)
+@st.fragment(run_every=REDRAW_SECONDS)
 def job_panel() -> None:
-    """The workspace's job, redrawn every two seconds while the page is open."""
+    """The workspace's job, redrawn every REDRAW_SECONDS while the page is open."""
     current = jobs.state(ws)
     if current is None:
         return
