@@ -55,7 +55,7 @@ def studio_run(ws: Workspace, run: str, steps: int, page) -> tuple[float, float,
         if first is None and state.rows:
             first = time.perf_counter() - started
         time.sleep(0.2)
-    assert state.state == "finished", state.log_tail
+    assert state.state == "finished", f"the job {state.state} (exit code {state.returncode}):\n{state.log_tail}"
     wait(page, lambda d: f"Run {run}" in d.find_element(By.TAG_NAME, "body").text)
     return metrics(ws.root / "runs" / run)["train_seconds"], time.perf_counter() - started, first or 0.0
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -224,6 +225,19 @@ def test_a_training_job_survives_a_kill_two_tabs_a_graceful_stop_and_resumes_to_
     assert [r["step"] for r in done.rows if "loss" in r] == list(range(1, 9))  # every step once, across two processes
     tab.run()
     assert texts(tab.success) == ["Finished: 8 steps."] and widget(tab.button, "Start")  # the form is back
+
+
+def test_a_job_counts_as_running_from_the_moment_its_process_starts() -> None:
+    # Right after Popen returns, /proc/PID/cmdline usually still reads empty: a page (or the bench)
+    # that looked then used to report the job as died while it was starting.
+    for _ in range(20):
+        process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "tunechat.studio.runner"],
+                                   start_new_session=True)
+        try:
+            assert jobs._alive(process.pid)
+        finally:
+            process.kill()
+            process.wait()
 
 
 def test_a_setting_training_would_refuse_is_refused_before_a_job_starts(ws: Workspace, qa: str, monkeypatch) -> None:

@@ -161,6 +161,8 @@ def _alive(pid: int) -> bool:
         pass
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        if not cmdline:  # just started (Popen returns before exec sets up its arguments), or a zombie
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     except OSError:
         return False
     return b"tunechat.studio.runner" in cmdline
