@@ -7,6 +7,7 @@ decoding choice is measured once per CPU, torch version, thread count and model 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -27,11 +28,14 @@ def _cpu_flags() -> str:
 
 def bf16_is_fast(cuda: bool) -> bool:
     """bf16 autocast pays for training on GPUs that support it and on CPUs with AVX512-BF16 or
-    AMX; elsewhere it is emulated and slower."""
+    AMX; elsewhere it is emulated and slower. `TUNECHAT_CPU_BF16=0` keeps a CPU in fp32 (the test
+    suite sets it: its exactness checks, such as streaming against whole answers, hold in fp32)."""
     import torch
 
     if cuda:
         return torch.cuda.is_bf16_supported()
+    if os.environ.get("TUNECHAT_CPU_BF16") == "0":
+        return False
     flags = _cpu_flags()
     return "avx512_bf16" in flags or "amx_bf16" in flags
 

@@ -12,6 +12,9 @@ from unittest import mock
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# fp32 on every CPU, this process and the ones it starts: the suite checks exact equalities
+# (streaming = whole answers, packed = alone, server = in-process) that bf16's rounding breaks.
+os.environ.setdefault("TUNECHAT_CPU_BF16", "0")
 
 
 @pytest.fixture(scope="session")

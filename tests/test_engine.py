@@ -172,6 +172,9 @@ def test_auto_dtype_is_bf16_on_a_cpu_only_where_bf16_decodes_faster(model_path, 
     from sdk.hardware import bf16_decodes_fast, bf16_is_fast
 
     monkeypatch.setenv("TUNECHAT_HOME", str(tmp_path))
+    monkeypatch.setenv("TUNECHAT_CPU_BF16", "0")  # the suite's setting (conftest): fp32, nothing measured
+    assert not bf16_decodes_fast(576, 1536) and not (tmp_path / "hardware.json").exists()
+    monkeypatch.delenv("TUNECHAT_CPU_BF16")  # this machine as a user has it
     measured = bf16_decodes_fast(576, 1536)  # the embedded model's hidden and MLP widths
     cache = tmp_path / "hardware.json"
     if not bf16_is_fast(cuda=False):  # emulated bf16: never chosen, nothing to measure
