@@ -46,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
         "--server.address", args.host, "--server.port", str(args.port), "--server.headless", "true",
         "--server.maxUploadSize", str(args.max_upload_mb), "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",
+        # No full garbage collection after every run: the Train page reruns every few seconds while
+        # a job trains, and collecting a server that has imported torch took most of each redraw's
+        # CPU, which the job on the same cores needs. Python's own collector still runs.
+        "--runner.postScriptGC", "false",
         "--", "--workspace", str(workspace), "--max-upload-mb", str(args.max_upload_mb),
     ]
     print(f"tunechat studio: {workspace} on http://{args.host}:{args.port} (Ctrl-C stops; training jobs go on)",

@@ -126,9 +126,8 @@ def chart(current: jobs.JobState) -> None:
         y=alt.Y("loss:Q", title="loss"), color=alt.Color("curve:N", title=None)), use_container_width=True)
 
 
-@st.fragment(run_every=REDRAW_SECONDS)
 def job_panel() -> None:
-    """The workspace's job, redrawn every REDRAW_SECONDS while the page is open."""
+    """The workspace's job; a fragment, redrawn every REDRAW_SECONDS while it runs."""
     current = jobs.state(ws)
     if current is None:
         return
@@ -159,6 +158,8 @@ def job_panel() -> None:
                 jobs.start(ws, job.run, job.argv)
             except TunechatError as exc:
                 st.error(str(exc))
+            else:
+                st.rerun()  # the whole page: the panel redraws while the job runs
     chart(current)
     outputs = jobs.read_log(jobs.run_dir(ws, job.run) / "logs" / "eval_outputs.jsonl")
     if outputs:
@@ -169,8 +170,9 @@ def job_panel() -> None:
     ui.show_command(ws, job.argv, "This run in a shell")
 
 
-job_panel()
 current = jobs.state(ws)
-if current is None or not current.running:
+running = current is not None and current.running
+st.fragment(job_panel, run_every=REDRAW_SECONDS if running else None)()  # an ended job is not redrawn
+if not running:
     st.subheader("New run")
     form()
