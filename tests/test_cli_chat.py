@@ -98,3 +98,21 @@ def test_terminal_chat_streams_stops_on_ctrl_c_and_keeps_going():
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_ctrl_c_that_a_finalizer_swallows_is_still_seen():
+    import signal
+
+    from tunechat.terminal import ctrl_c
+
+    class Interrupted:
+        def __del__(self):  # Python prints and drops an exception raised here
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # the handler runs between these bytecodes
+                pass
+
+    with ctrl_c() as pressed:
+        Interrupted()  # no KeyboardInterrupt comes out of this line: Python dropped it
+    assert pressed == [True]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

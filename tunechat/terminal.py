@@ -7,7 +7,10 @@ anything with `sdk.Chat`'s interface: `sdk.Chat` itself or `agents.AgentChat`.""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from sdk.generation import GenerationConfig
@@ -89,15 +92,36 @@ def interactive(session: Any, bot_name: str = "BOT", no_streamer: bool = False) 
             print(outcome)
             continue
         print(f"{bot_name}: ", end="", flush=True)
-        try:
-            if no_streamer:
-                print(session.send(message), end="")
-            else:
-                for piece in session.stream(message):
-                    print(piece, end="", flush=True)
-        except KeyboardInterrupt:
-            print(" [stopped]", end="")
+        with ctrl_c() as pressed:
+            try:
+                if no_streamer:
+                    print(session.send(message), end="")
+                else:
+                    for piece in session.stream(message):
+                        print(piece, end="", flush=True)
+                        if pressed:
+                            raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                print(" [stopped]", end="")
         print()
+
+
+@contextlib.contextmanager
+def ctrl_c() -> Iterator[list[bool]]:
+    """Ctrl-C raises KeyboardInterrupt as usual and is also remembered (the list becomes true):
+    an interrupt raised while Python runs a finalizer is printed and dropped, and the answer would
+    then run on to its token limit; the loop checks the list after each piece instead."""
+    pressed: list[bool] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        pressed.append(True)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def command(session: Any, text: str) -> str | None:
