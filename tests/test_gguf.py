@@ -93,7 +93,11 @@ def test_prompts_are_rendered_by_tunechats_renderer_byte_for_byte(q8, engine):
 def test_streaming_equals_the_whole_answer_chinese_included(q8):
     for question in ["What is the capital of France?", "请用中文介绍一下北京。"]:
         messages = [{"role": "user", "content": question}]
+        # Each from an empty cache: a prompt that is partly cached is evaluated in other batches,
+        # and llama.cpp's quantized kernels then round differently (README: GGUF, llama.cpp).
+        q8.llm.reset()
         pieces = list(q8.stream(messages, **GREEDY))
+        q8.llm.reset()
         whole = q8.chat(messages, **GREEDY)
         assert "".join(pieces) == whole and len(pieces) > 1
     assert any("\u4e00" <= ch <= "\u9fff" for ch in whole)
