@@ -11,6 +11,11 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.tunechat-installed
 PYTEST_ARGS ?=
+# Two workers (pytest-xdist), one thread each (tests/conftest.py), a test file per worker at a time:
+# the suite's waits (servers starting, a browser, subprocesses) overlap the other worker's compute.
+# `make test JOBS=0` runs in one process.
+JOBS ?= 2
+XDIST := $(if $(filter-out 0,$(JOBS)),-n $(JOBS) --dist loadfile --no-loadscope-reorder)
 # llama.cpp (GGUF export and the llama.cpp engine) builds from source: cmake + a C++ compiler, minutes
 # on 2 cores. The wheel is kept in a directory keyed by the version and the CMake flags, so a later
 # install (a fresh clone too) reuses it; pip's own cache is keyed by URL only and could hand back a
@@ -70,7 +75,7 @@ $(XTUNER_WHEEL): | install
 	$(PIP) download -q --no-deps -d $(dir $@) xtuner==0.2.0
 
 test: lint model browser $(XTUNER_WHEEL)
-	TUNECHAT_XTUNER_WHEEL=$(XTUNER_WHEEL) $(PY) -m pytest $(PYTEST_ARGS)
+	TUNECHAT_XTUNER_WHEEL=$(XTUNER_WHEEL) $(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 bench: model
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -19,6 +19,13 @@ from sdk.models import tunechat_home
 BF16_DECODE_GAIN = 0.9
 
 
+def cpu_threads() -> int:
+    """The threads llama.cpp runs on: `OMP_NUM_THREADS` when set, the variable torch honours too, so
+    one setting caps both runtimes (two processes sharing the cores); else every core."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else os.cpu_count() or 1
+
+
 def _cpu_flags() -> str:
     try:
         return Path("/proc/cpuinfo").read_text()

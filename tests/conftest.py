@@ -15,6 +15,18 @@ ROOT = Path(__file__).resolve().parent.parent
 # fp32 on every CPU, this process and the ones it starts: the suite checks exact equalities
 # (streaming = whole answers, packed = alone, server = in-process) that bf16's rounding breaks.
 os.environ.setdefault("TUNECHAT_CPU_BF16", "0")
+# `make test` runs two pytest-xdist workers on two cores: each worker, and every process it starts
+# (torch and llama.cpp both read this), gets one thread, since two processes of two threads each on
+# two cores slow each other many times over.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with minutes-long (`slow`) tests first, so that under xdist (`--dist loadfile
+    --no-loadscope-reorder`) the longest files start at once and do not end the run alone."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
 
 
 @pytest.fixture(scope="session")

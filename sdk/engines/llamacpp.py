@@ -16,6 +16,7 @@ from typing import Any, Generator
 from sdk.engines.base import LocalEngine
 from sdk.errors import TunechatError
 from sdk.generation import GenerationConfig
+from sdk.hardware import cpu_threads
 from sdk.templates import Message, get_template, stop_words_for
 
 INSTALL = ("llama.cpp is not installed: `pip install 'tunechat[gguf]'` (builds llama-cpp-python from source: cmake "
@@ -105,7 +106,7 @@ def _int(value: str | None) -> int | None:
 
 def load_params() -> dict[str, Any]:
     """How tunechat has llama.cpp load every model (the engine, the export's verification)."""
-    return {"n_threads": os.cpu_count() or 1}
+    return {"n_threads": cpu_threads()}
 
 
 def check_gguf_file(path: Path) -> None:

@@ -13,6 +13,7 @@ from typing import Iterator
 
 from sdk.engines.llamacpp import import_llama_cpp
 from sdk.errors import TunechatError
+from sdk.hardware import cpu_threads
 
 # --quant name → llama.cpp file type. The float types keep the verification strict; k-quants
 # are graded by agreement and perplexity (`verify.py`).
@@ -27,13 +28,13 @@ def check_quant(quant: str) -> str:
     return name
 
 
-def quantize(source: Path, out: Path, quant: str, threads: int | None = None) -> str:
+def quantize(source: Path, out: Path, quant: str) -> str:
     """Quantize `source` (f32 GGUF) into `out`; returns llama.cpp's note on tensors it had to
     quantize to another type (rows not a multiple of the block size), or ""."""
     llama_cpp = import_llama_cpp()
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_{QUANTS[quant]}")
-    params.nthread = threads or os.cpu_count() or 1
+    params.nthread = cpu_threads()
     with _captured_stderr() as log:
         status = llama_cpp.llama_model_quantize(str(source).encode(), str(out).encode(), ctypes.byref(params))
     text = log.read_text(errors="replace") if log.exists() else ""
