@@ -3,7 +3,8 @@ Qwen2.5-1.5B's shape, SmolLM2's tokenizer), built locally and cached, through tr
 loading on this box. Each step runs as `tunechat ...` (or a short Python child) in a fresh process,
 one at a time, so its peak RSS is its own (from wait4).
 
-    LoRA fp32 and QLoRA NF4 training   peak RSS, seconds per step; QLoRA's peak / LoRA's (target <= 45%)
+    LoRA fp32 and QLoRA NF4 training   peak RSS, seconds per step; QLoRA's peak / LoRA's (target <= 45%),
+                                        each at its default (QLoRA with gradient checkpointing), and QLoRA without
     merge --max-shard-size 500MB        peak RSS / the merged model's size on disk (target <= 1.5x), verified
     load + greedy decode                fp32, bf16, 4-bit: load seconds, peak RSS, tokens/s
 
@@ -98,19 +99,22 @@ def main() -> None:
                             for q in ["Who are you?", "What is your name?", "Introduce yourself.", "Who made you?"]))
     rows = []
     peaks = {}
-    for name, bits in [("LoRA fp32", "none"), ("QLoRA NF4", "4")]:
-        run = work / name.split()[0].lower()
+    for name, bits, checkpointing in [("LoRA fp32", "none", "auto"), ("QLoRA NF4", "4", "auto"), ("QLoRA, no ckpt", "4", "off")]:
+        run = work / name.split()[0].lower().strip(",") / checkpointing
         seconds, peak, _ = measured(tunechat("train", "--model", str(model), "--data", str(data), "--output", str(run),
                                              "--bits", bits, "--dtype", "fp32", "--max-steps", str(args.steps),
-                                             "--batch-size", "4", "--save-every", "1000", "--no-progress"))
+                                             "--batch-size", "4", "--save-every", "1000", "--no-progress",
+                                             "--gradient-checkpointing", checkpointing))
         peaks[name] = peak
-        estimate = training_bytes(size, None if bits == "none" else 4)
+        done = json.loads((run / "logs/metrics.json").read_text())
+        tokens = -(-done["tokens"] // done["steps"])  # the run's own tokens per step (the command checks an upper bound)
+        estimate = training_bytes(size, None if bits == "none" else 4, tokens, checkpointing=bits != "none" and checkpointing != "off")
         rows.append((f"train {name}", peak, estimate, f"{seconds_per_step(run):.1f} s/step, {seconds:.0f} s in all"))
     ratio = peaks["QLoRA NF4"] / peaks["LoRA fp32"]
     rows.append(("QLoRA / LoRA peak", None, None, f"{ratio:.0%} (target <= 45%: {'met' if ratio <= 0.45 else 'NOT met'})"))
 
     merged = work / "merged"
-    seconds, peak, _ = measured(tunechat("merge", str(model), str(work / "lora" / "adapter"), str(merged), "--max-shard-size", "500MB"))
+    seconds, peak, _ = measured(tunechat("merge", str(model), str(work / "lora" / "auto" / "adapter"), str(merged), "--max-shard-size", "500MB"))
     on_disk = sum(f.stat().st_size for f in merged.iterdir() if f.suffix == ".safetensors")
     shards = len(list(merged.glob("*.safetensors")))
     rows.append(("merge (verified)", peak, merge_bytes(size), f"{peak / on_disk:.2f}x the {on_disk / GiB:.1f} GiB written "

@@ -4,24 +4,30 @@ before the job starts: a model too large for training, merging or loading says s
 what to do, instead of being killed by the OOM killer half way.
 
 What the peak is made of, as bench/bench_scale.py measures it beside these estimates (a 1.5B model:
-LoRA fp32, QLoRA NF4, merge, loading at fp32, bf16 and 4-bit): loading dominates. A checkpoint read
-in its own dtype is mapped, not copied; read into another dtype or quantized, its file pages stay
-resident beside the converted weights until loading ends, so the peak is both. Training and merge
-therefore read the checkpoint in its own dtype and widen or quantize it afterwards."""
+LoRA fp32, QLoRA NF4, merge, loading at fp32, bf16 and 4-bit): loading dominates. sdk/checkpoint.py
+reads a safetensors checkpoint tensor by tensor, so converting (quantizing, widening) holds the
+converted weights and about one tensor besides. Where transformers maps the files instead (a model
+with its own code, a .bin checkpoint), a converting load keeps the file pages it read resident
+beside the converted weights until it ends, so the peak is both."""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from sdk.checkpoint import largest_tensor_bytes, reads_by_tensor, tensor_files
 from sdk.errors import TunechatError
 
 GiB = 2**30
 # Bytes per parameter for the weights alone: NF4 and 8-bit with their quantization state and
 # allocator slack (as measured on the CPU), bf16/fp16, fp32.
 WEIGHT_BYTES = {4: 0.75, 8: 1.25, "bf16": 2.0, "fp16": 2.0, "fp32": 4.0}
-# Over the weights while training: activations, LoRA parameters, their gradients and AdamW state.
-TRAIN_OVERHEAD = 1.4
+# Over the weights while training: LoRA parameters, their gradients and AdamW state, allocator slack
+# and the dequantized copy of the weight each 4-bit product makes. Activations are counted apart.
+TRAIN_OVERHEAD = 1.15
+# Activations kept for the backward pass, per token and layer, in units of (hidden + intermediate)
+# fp32 values: the inputs of every projection, the MLP's intermediates, attention's outputs.
+ACTIVATIONS_PER_LAYER = 12
 BASELINE = 0.8 * GiB  # the interpreter, torch, tokenizers and datasets themselves
 
 
@@ -35,6 +41,12 @@ class ModelSize:
     checkpoint_bytes: int = 0  # the weights' files on disk
     largest_file_bytes: int = 0
     stored_dtype: str = "fp32"
+    largest_tensor_bytes: int = 0
+    read_by_tensor: bool = False  # sdk/checkpoint.py reads it tensor by tensor rather than mapped
+    layers: int = 0
+    hidden: int = 0
+    intermediate: int = 0
+    vocab: int = 0
 
     @property
     def total(self) -> int:
@@ -59,9 +71,14 @@ def model_size(path: str | os.PathLike, trust_remote_code: bool = False) -> Mode
     total = sum(p.numel() for p in model.parameters())  # tied weights are counted once
     files = [*Path(path).glob("*.safetensors"), *Path(path).glob("*.bin")]
     stored = {"bfloat16": "bf16", "float16": "fp16"}.get(str(getattr(config, "dtype", None) or "").removeprefix("torch."), "fp32")
+    by_tensor = reads_by_tensor(path, config)
+    text = config.get_text_config()
     return ModelSize(quantizable=quantizable, other=total - quantizable,
                      checkpoint_bytes=sum(f.stat().st_size for f in files),
-                     largest_file_bytes=max((f.stat().st_size for f in files), default=0), stored_dtype=stored)
+                     largest_file_bytes=max((f.stat().st_size for f in files), default=0), stored_dtype=stored,
+                     largest_tensor_bytes=largest_tensor_bytes(tensor_files(path) or []) if by_tensor else 0,
+                     read_by_tensor=by_tensor, layers=text.num_hidden_layers, hidden=text.hidden_size,
+                     intermediate=getattr(text, "intermediate_size", None) or 4 * text.hidden_size, vocab=text.vocab_size)
 
 
 def available_bytes() -> int | None:
@@ -91,21 +108,38 @@ def check_fits(what: str, need: float, hint: str) -> None:
                             f"available: {hint}")
 
 
+def _conversion_bytes(size: ModelSize) -> float:
+    """Held beside the converted weights while a load converts: one tensor read and its converted
+    copy (by tensor), or the whole mapped checkpoint."""
+    return 2 * size.largest_tensor_bytes if size.read_by_tensor else size.checkpoint_bytes
+
+
 def loading_bytes(size: ModelSize, bits: int | None, dtype: str) -> float:
     converted = bits is not None or dtype != size.stored_dtype
-    return size.weight_bytes(bits, dtype) * 1.05 + (size.checkpoint_bytes if converted else 0) + BASELINE
+    return size.weight_bytes(bits, dtype) * 1.05 + (_conversion_bytes(size) if converted else 0) + BASELINE
 
 
 def widened_bytes(size: ModelSize) -> float:
     """Read in the checkpoint's dtype, then widened to fp32 tensor by tensor (training without
-    quantization, merge): the fp32 weights and, at worst, one file still mapped."""
-    return size.weight_bytes(None) * 1.05 + size.largest_file_bytes + BASELINE
+    quantization, merge): the fp32 weights and one tensor, or, mapped, at worst one file."""
+    extra = 2 * size.largest_tensor_bytes if size.read_by_tensor else size.largest_file_bytes
+    return size.weight_bytes(None) * 1.05 + extra + BASELINE
 
 
-def training_bytes(size: ModelSize, bits: int | None) -> float:
-    # Training keeps unquantized weights in fp32 (bf16 is autocast), quantized ones in 4 or 8 bits.
+def activation_bytes(size: ModelSize, tokens: int, checkpointing: bool) -> float:
+    """What a step of `tokens` keeps for its backward pass: every layer's activations, or with
+    gradient checkpointing every layer's input and one layer's activations; and the logits."""
+    layer = ACTIVATIONS_PER_LAYER * (size.hidden + size.intermediate) * 4
+    kept = size.layers * size.hidden * 4 * 2 + layer if checkpointing else size.layers * layer
+    return tokens * (kept + size.vocab * 4 * 4)  # logits, their softmax, its gradient, the labels' gather
+
+
+def training_bytes(size: ModelSize, bits: int | None, tokens: int = 0, checkpointing: bool = False) -> float:
+    """Training's peak: loading, or the weights (unquantized in fp32, bf16 being autocast; quantized
+    in 4 or 8 bits) with the adapter's state and the activations of steps of `tokens` tokens."""
     load = loading_bytes(size, bits, "fp32") if bits else widened_bytes(size)
-    return max(load, size.weight_bytes(bits) * TRAIN_OVERHEAD + BASELINE)
+    train = size.weight_bytes(bits) * TRAIN_OVERHEAD + activation_bytes(size, tokens, checkpointing) + BASELINE
+    return max(load, train)
 
 
 def merge_bytes(size: ModelSize) -> float:

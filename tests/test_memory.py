@@ -21,6 +21,8 @@ def test_the_parameter_count_comes_from_the_config_without_loading_weights(model
     assert size.total == 134_515_008  # SmolLM2-135M, its tied embedding counted once
     assert size.stored_dtype == "fp32" and size.checkpoint_bytes == sum(f.stat().st_size for f in model_path.glob("*.safetensors"))
     assert training_bytes(size, None) > 4 * size.total  # at least its fp32 weights
+    # Activations grow with a step's tokens; gradient checkpointing keeps only each layer's input.
+    assert training_bytes(size, 4, 8192) > training_bytes(size, 4, 8192, checkpointing=True) > training_bytes(size, 4, 0)
 
 
 def test_training_that_cannot_fit_is_refused_before_the_model_loads(little_memory, tmp_path):

@@ -232,6 +232,17 @@ def tiny(tmp_path_factory, model_path) -> Path:
     return build(next(f for f in FAMILIES if f.name == "qwen3"), tmp_path_factory.mktemp("tiny"), model_path)
 
 
+def test_qlora_recomputes_activations_by_default_to_the_very_same_losses(data, tiny, tmp_path):
+    # Gradient checkpointing trades compute for memory (bench/bench_scale.py measures both); it is
+    # on with 4-bit weights unless turned off, and the recomputed activations are the kept ones.
+    runs = {mode: finetune(small(data, tmp_path / mode, model=str(tiny), bits=4, max_steps=3, gradient_checkpointing=mode))
+            for mode in ["auto", "off"]}
+    assert runs["auto"].metrics["gradient_checkpointing"] and not runs["off"].metrics["gradient_checkpointing"]
+    losses = {mode: [json.loads(line)["loss"] for line in (run.output / "logs/train_log.jsonl").read_text().splitlines()
+                     if "loss" in json.loads(line)] for mode, run in runs.items()}
+    assert len(losses["auto"]) == 3 and losses["auto"] == pytest.approx(losses["off"], rel=1e-5)
+
+
 @pytest.fixture(scope="module")
 def one_process(data, tiny, tmp_path_factory) -> Path:
     """The reference for the distributed runs: 1 process, batch 4."""

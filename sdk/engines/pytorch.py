@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any, Generator
 
+from sdk.checkpoint import load_causal_lm
 from sdk.engines.base import Generation, LocalEngine, decode
 from sdk.errors import TunechatError
 from sdk.generation import GenerationConfig
@@ -235,7 +236,7 @@ def load_pytorch(
     """An HF model directory (None: the embedded model) as an `Engine`; `sdk.load` documents
     the arguments."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     if bits not in (None, 4, 8):
         raise TunechatError(f"bits must be 4, 8 or omitted (full precision), got {bits}")
@@ -271,7 +272,7 @@ def load_pytorch(
         kwargs["offload_folder"] = str(offload_folder)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        llm = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        llm = load_causal_lm(path, **kwargs)
     except (OSError, ValueError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TunechatError(f"model {path}: cannot be loaded ({first})") from None

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets_builders.atomic import made_parents, write_text_atomic
+from sdk.checkpoint import load_causal_lm
 from sdk.errors import TunechatError
 from sdk.export.quantize import QUANTS, check_quant
 from sdk.export.verify import Verification
@@ -141,10 +142,10 @@ def _source(model: str | os.PathLike | None, adapter: str | os.PathLike | None) 
 def _load_merged(path: Path, adapter: str | os.PathLike | None) -> tuple[Any, Any]:
     """The HF model in fp32 (an adapter merged in memory) and its tokenizer."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path)
-    hf_model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    hf_model = load_causal_lm(path, dtype=torch.float32)
     if adapter is not None:
         from peft import PeftModel
 

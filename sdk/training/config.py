@@ -42,6 +42,9 @@ class TrainConfig:
     lora_alpha: int = _doc(32, "LoRA alpha (scale = alpha / r)")
     lora_dropout: float = _doc(0.0, "LoRA dropout")
     target_modules: list[str] = _doc(["all-linear"], "modules to adapt; all-linear = every linear layer but the output head")
+    gradient_checkpointing: str = _doc("auto", "keep only each layer's input and recompute its activations in the backward "
+                                       "pass: less memory for more compute; auto = on with bits (QLoRA, whose point is "
+                                       "memory), off without; on, off")
     # --- optimisation --------------------------------------------------------------------------
     learning_rate: float = _doc(2e-4, "peak learning rate")
     epochs: float = _doc(3.0, "passes over the data (ignored when max_steps > 0)")
@@ -84,6 +87,7 @@ class TrainConfig:
             ("grad_accum", self.grad_accum >= 1, ">= 1"),
             ("max_length", self.max_length >= 16, ">= 16"),
             ("overlength", self.overlength in OVERLENGTH, ", ".join(OVERLENGTH)),
+            ("gradient_checkpointing", self.gradient_checkpointing in ("auto", "on", "off"), "auto, on or off"),
             ("method", self.method in METHODS, ", ".join(METHODS)),
             ("beta", self.beta is None or self.beta > 0, "> 0"),
             ("rpo_alpha", self.rpo_alpha >= 0, ">= 0"),

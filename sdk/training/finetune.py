@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets_builders.atomic import write_text_atomic
+from sdk.checkpoint import TENSOR_BUFFERS, load_causal_lm, return_freed_buffers
 from sdk.errors import TunechatError
 from sdk.hardware import bf16_is_fast
 from sdk.memory import GiB, check_fits, model_size, training_bytes
@@ -53,7 +54,7 @@ def finetune(config: TrainConfig) -> TrainResult:
     """Train a LoRA adapter as `config` says; returns where it went and the final metrics."""
     import torch
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments, set_seed
+    from transformers import AutoTokenizer, Trainer, TrainingArguments, set_seed
 
     from sdk.training.callbacks import EvaluateChat, GracefulStop, JsonlLog, Progress, plot_losses
 
@@ -79,9 +80,9 @@ def finetune(config: TrainConfig) -> TrainResult:
     cuda = torch.cuda.is_available()
     bf16 = config.dtype == "bf16" or (config.dtype == "auto" and bf16_is_fast(cuda))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    # Read in the checkpoint's own dtype, mapped rather than converted while loading (a lower peak:
-    # sdk/memory.py): unquantized weights are widened to fp32 afterwards, as merge does; quantized
-    # ones are quantized from it, and prepare_model_for_kbit_training widens the rest.
+    # Read in the checkpoint's own dtype, tensor by tensor (sdk/checkpoint.py): unquantized weights
+    # are widened to fp32 afterwards, as merge does; quantized ones are quantized from it, and
+    # prepare_model_for_kbit_training widens the rest.
     load_kwargs: dict[str, Any] = {"dtype": "auto"}
     if config.bits:
         from transformers import BitsAndBytesConfig
@@ -94,13 +95,16 @@ def finetune(config: TrainConfig) -> TrainResult:
             bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float32,
         )
         load_kwargs["device_map"] = {"": f"cuda:{local_rank}" if cuda else "cpu"}
+    checkpointing = config.gradient_checkpointing == "on" or (config.gradient_checkpointing == "auto" and bool(config.bits))
     if not cuda:  # every local process holds its own copy
         size = model_size(base)
+        tokens = config.batch_size * max(map(len, train_set["input_ids"]))  # a step's tokens, at most
+        qlora = training_bytes(size, 4, tokens, checkpointing=config.gradient_checkpointing != "off")
         check_fits(f"training {base.name} ({size.total / 1e9:.2f}B parameters, {f'{config.bits}-bit' if config.bits else 'fp32'})",
-                   training_bytes(size, config.bits) * int(os.environ.get("LOCAL_WORLD_SIZE", "1")),
-                   f"train with --bits 4 (QLoRA: about {training_bytes(size, 4) / GiB:.1f} GiB)" if config.bits is None
-                   else "use a smaller model or a machine with more memory")
-    model = AutoModelForCausalLM.from_pretrained(base, **load_kwargs)
+                   training_bytes(size, config.bits, tokens, checkpointing) * int(os.environ.get("LOCAL_WORLD_SIZE", "1")),
+                   f"train with --bits 4 (QLoRA: about {qlora / GiB:.1f} GiB)" if config.bits is None
+                   else "use a smaller model, a smaller --batch-size or --max-length, or a machine with more memory")
+    model = load_causal_lm(base, **load_kwargs)
     if not config.bits:
         model = model.float()
     model.config.use_cache = False  # packed samples stay apart only without the KV cache
@@ -108,6 +112,9 @@ def finetune(config: TrainConfig) -> TrainResult:
         use_packed_attention(model)
     if config.bits:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        return_freed_buffers(TENSOR_BUFFERS)  # every product dequantizes its weight into a buffer of its own
+    if checkpointing:  # non-reentrant: the frozen base's inputs need no gradient for the adapters' to flow
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     set_seed(config.seed)  # the LoRA A matrices are drawn here: same seed, same run (and resume matches it exactly)
     targets: Any = config.target_modules[0] if config.target_modules == ["all-linear"] else config.target_modules
     model = get_peft_model(model, LoraConfig(
@@ -187,6 +194,7 @@ def finetune(config: TrainConfig) -> TrainResult:
         "overlong_samples": overlong,  # longer than max_length, handled as config.overlength says
         "stopped": stop.requested,  # by SIGTERM, at `steps` (of `max_steps`): the same command resumes
         "max_steps": total_steps,
+        "gradient_checkpointing": checkpointing,
     }
     if eval_set is not None:
         metrics["eval_loss"] = round(float(trainer.evaluate()["eval_loss"]), 6)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets_builders.atomic import atomic_dir
+from sdk.checkpoint import load_causal_lm
 from sdk.errors import TunechatError
 from sdk.memory import check_fits, merge_bytes, model_size
 from sdk.metadata import write_metadata
@@ -50,7 +51,7 @@ def merge(
     model), write `out`, verify it. Refuses a non-empty `out` unless `force`."""
     import torch
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from sdk.templates import get_template, render_prompt
 
@@ -69,10 +70,8 @@ def merge(
     size = model_size(base_path)
     check_fits(f"merging into {base_path.name} ({size.total / 1e9:.2f}B parameters, fp32)", merge_bytes(size),
                "merge on a machine with more memory (the adapter alone serves too: tunechat chat BASE --adapter DIR)")
-    # Read in the checkpoint's own dtype (mapped from the file, not copied), then widened to fp32
-    # tensor by tensor: each file's pages are released once its tensors are converted, instead of
-    # the whole checkpoint staying mapped beside the fp32 copy until loading ends.
-    model = AutoModelForCausalLM.from_pretrained(base_path, dtype="auto").float()
+    # Read in the checkpoint's own dtype, tensor by tensor (sdk/checkpoint.py), then widened to fp32.
+    model = load_causal_lm(base_path, dtype="auto").float()
     model = PeftModel.from_pretrained(model, adapter)
     expected = _logits(model, probes)
     merged = model.merge_and_unload()
@@ -82,7 +81,7 @@ def merge(
         merged.save_pretrained(tmp, max_shard_size=max_shard_size)
         tokenizer.save_pretrained(tmp)
         del merged, model
-        reloaded = AutoModelForCausalLM.from_pretrained(tmp, dtype=torch.float32)
+        reloaded = load_causal_lm(tmp, dtype=torch.float32)
         diff = max(float((a - b).abs().max()) for a, b in zip(expected, _logits(reloaded, probes)))
         if diff > TOLERANCE[dtype]:
             raise TunechatError(f"merge verification failed: merged logits differ from base + adapter by {diff:.3g} "
