@@ -60,7 +60,9 @@ def build(layers: int) -> Path:
 
 
 def measured(args: list[str]) -> tuple[float, int, str]:
-    """Run a child; its wall seconds, peak RSS in bytes and stdout. A failure stops the bench."""
+    """Run a child; its wall seconds, peak RSS in bytes and stdout. A failure stops the bench. The
+    child's ru_maxrss starts at this process's peak when it forks (exec keeps it), a floor far below
+    every step here: this process never loads weights."""
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         child = subprocess.Popen(args, stdout=out, stderr=err, cwd=ROOT)
