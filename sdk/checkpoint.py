@@ -63,16 +63,19 @@ def return_freed_buffers(min_bytes: int) -> None:
 
 def load_causal_lm(path: str | os.PathLike, **kwargs: Any) -> Any:
     """`AutoModelForCausalLM.from_pretrained(path, **kwargs)`, with a safetensors checkpoint read
-    tensor by tensor. Models whose class comes with their own code (`trust_remote_code`), .bin
-    checkpoints, offloading to disk and DeepSpeed ZeRO-3 (which partitions while it loads) take
-    transformers' own path."""
+    tensor by tensor into CPU memory. Models whose class comes with their own code
+    (`trust_remote_code`), .bin checkpoints, a `device_map` off the CPU (a GPU's weights do not
+    stay in the process's memory; that path is not tested here), offloading to disk and DeepSpeed
+    ZeRO-3 (which partitions while it loads) take transformers' own path."""
     from safetensors import safe_open
     from transformers import MODEL_FOR_CAUSAL_LM_MAPPING, AutoConfig, AutoModelForCausalLM, GenerationConfig
     from transformers.integrations import is_deepspeed_zero3_enabled
 
     path = Path(path)
     config = AutoConfig.from_pretrained(path, trust_remote_code=kwargs.get("trust_remote_code", False))
-    if not reads_by_tensor(path, config) or "offload_folder" in kwargs or is_deepspeed_zero3_enabled():
+    device_map = kwargs.get("device_map") or {"": "cpu"}
+    on_cpu = isinstance(device_map, dict) and all(str(device) == "cpu" for device in device_map.values())
+    if not reads_by_tensor(path, config) or not on_cpu or "offload_folder" in kwargs or is_deepspeed_zero3_enabled():
         return AutoModelForCausalLM.from_pretrained(path, **kwargs)
     handles = [safe_open(file, framework="pt", device="cpu", backend="pread") for file in tensor_files(path) or []]
     try:
