@@ -98,6 +98,10 @@ class TrainConfig:
             if not ok:
                 raise TunechatError(f"train config: {name} must be {what}, got {getattr(self, name)!r}")
 
+    def checkpointing(self, bits: int | None) -> bool:
+        """Whether training with `bits` recomputes activations: `auto` means on with quantized weights."""
+        return self.gradient_checkpointing == "on" or (self.gradient_checkpointing == "auto" and bool(bits))
+
     @classmethod
     def from_sources(cls, yaml_path: str | None = None, **overrides: Any) -> "TrainConfig":
         """Defaults, then the YAML file, then explicit overrides (None means "not given")."""

@@ -95,11 +95,11 @@ def finetune(config: TrainConfig) -> TrainResult:
             bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float32,
         )
         load_kwargs["device_map"] = {"": f"cuda:{local_rank}" if cuda else "cpu"}
-    checkpointing = config.gradient_checkpointing == "on" or (config.gradient_checkpointing == "auto" and bool(config.bits))
+    checkpointing = config.checkpointing(config.bits)
     if not cuda:  # every local process holds its own copy
         size = model_size(base)
         tokens = config.batch_size * max(map(len, train_set["input_ids"]))  # a step's tokens, at most
-        qlora = training_bytes(size, 4, tokens, checkpointing=config.gradient_checkpointing != "off")
+        qlora = training_bytes(size, 4, tokens, checkpointing=config.checkpointing(4))
         check_fits(f"training {base.name} ({size.total / 1e9:.2f}B parameters, {f'{config.bits}-bit' if config.bits else 'fp32'})",
                    training_bytes(size, config.bits, tokens, checkpointing) * int(os.environ.get("LOCAL_WORLD_SIZE", "1")),
                    f"train with --bits 4 (QLoRA: about {qlora / GiB:.1f} GiB)" if config.bits is None
