@@ -23,9 +23,17 @@ CHOICES = {"method": METHODS, "overlength": OVERLENGTH, "dtype": ("auto", "fp32"
 
 ws, _ = ui.start_page(":material/model_training: Train", job=False)  # this page shows the job itself, live
 
-# About one training step of the embedded model on a CPU: live enough to follow, and each redraw
-# (the page's rerun and the browser's chart) takes CPU from the job on a small machine.
-REDRAW_SECONDS = 5.0
+# Every redraw takes CPU from the job when the browser runs on the same small machine
+# (bench/bench_studio.py). So while a job runs, the progress line is redrawn every PROGRESS_SECONDS,
+# and the loss chart, the log and the evaluation outputs, several times dearer for the browser to
+# draw, every RECORD_SECONDS. Until the first step is logged only the progress line is redrawn,
+# every FIRST_POINT_SECONDS, so the chart's first point shows soon after it.
+FIRST_POINT_SECONDS = 2.0
+PROGRESS_SECONDS = 10.0
+RECORD_SECONDS = 30.0
+# While a job runs, the page's fades and running indicator would be painted frame by frame by the
+# browser at every redraw.
+STILL = "<style>*, *::before, *::after { animation: none !important; transition: none !important; }</style>"
 
 
 def default(f: dataclasses.Field):
@@ -127,14 +135,14 @@ def chart(current: jobs.JobState) -> None:
 
 
 def job_panel() -> None:
-    """The workspace's job; a fragment, redrawn every REDRAW_SECONDS while it runs."""
+    """The workspace's job: its progress and Stop, or how it ended and Resume (a fragment)."""
     current = jobs.state(ws)
     if current is None:
         return
-    if st.session_state.get("job_was_running") and not current.running:
-        st.session_state.job_was_running = False
-        st.rerun()  # the whole page: the form comes back
-    st.session_state.job_was_running = current.running
+    phase = (current.running, bool(current.rows))  # what the whole page is drawn for
+    if st.session_state.get("job_phase") != phase:
+        st.session_state.job_phase = phase
+        st.rerun()  # the whole page: the form comes back, or the chart's first point
     job = current.job
     st.subheader(f"Run {job.run}")
     total = current.max_steps
@@ -160,6 +168,14 @@ def job_panel() -> None:
                 st.error(str(exc))
             else:
                 st.rerun()  # the whole page: the panel redraws while the job runs
+
+
+def job_record() -> None:
+    """The workspace's job's loss chart, evaluation outputs, log and command (a fragment)."""
+    current = jobs.state(ws)
+    if current is None:
+        return
+    job = current.job
     chart(current)
     outputs = jobs.read_log(jobs.run_dir(ws, job.run) / "logs" / "eval_outputs.jsonl")
     if outputs:
@@ -172,7 +188,13 @@ def job_panel() -> None:
 
 current = jobs.state(ws)
 running = current is not None and current.running
-st.fragment(job_panel, run_every=REDRAW_SECONDS if running else None)()  # an ended job is not redrawn
+first_point = running and not current.rows  # the job has not logged a step yet
+st.session_state.job_phase = (running, bool(current and current.rows))
+if running:
+    st.html(STILL)
+# An ended job is not redrawn.
+st.fragment(job_panel, run_every=(FIRST_POINT_SECONDS if first_point else PROGRESS_SECONDS) if running else None)()
+st.fragment(job_record, run_every=RECORD_SECONDS if running and not first_point else None)()
 if not running:
     st.subheader("New run")
     form()
