@@ -17,7 +17,6 @@ from Start to the first loss row the chart draws."""
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import random
 import statistics
@@ -44,8 +43,7 @@ def argv(data: str, output: str, steps: int) -> list[str]:
 
 def steady_seconds(output: Path) -> float:
     """Seconds from step 1's log row to step N's: every step but the first."""
-    rows = [json.loads(line) for line in (output / "logs" / "train_log.jsonl").read_text().splitlines()]
-    times = {row["step"]: row["time"] for row in rows if "loss" in row}
+    times = {row["step"]: row["time"] for row in jobs.read_log(output / "logs" / "train_log.jsonl") if "loss" in row}
     return times[max(times)] - times[1]
 
 
@@ -86,9 +84,11 @@ def geometric_mean_interval(ratios: list[float], draws: int = 10_000) -> tuple[f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=12, help="training steps per run (at least 3)")
+    parser.add_argument("--steps", type=int, default=12, help="training steps per run (at least 2)")
     parser.add_argument("--repeats", type=int, default=20, help="pairs of runs")
     args = parser.parse_args()
+    if args.steps < 2:
+        parser.error("--steps must be at least 2: the figure is the steps after the first")
     with tempfile.TemporaryDirectory() as tmp:
         ws = Workspace(Path(tmp) / "workspace")
         write_data(ws.root / "data")

@@ -134,14 +134,18 @@ def chart(current: jobs.JobState) -> None:
         y=alt.Y("loss:Q", title="loss"), color=alt.Color("curve:N", title=None)), use_container_width=True)
 
 
+def phase(current: jobs.JobState | None) -> tuple[bool, bool]:
+    """What the whole page is drawn for: whether the job runs, and whether it has logged a step."""
+    return current is not None and current.running, bool(current and current.rows)
+
+
 def job_panel() -> None:
     """The workspace's job: its progress and Stop, or how it ended and Resume (a fragment)."""
     current = jobs.state(ws)
     if current is None:
         return
-    phase = (current.running, bool(current.rows))  # what the whole page is drawn for
-    if st.session_state.get("job_phase") != phase:
-        st.session_state.job_phase = phase
+    if st.session_state.get("job_phase") != phase(current):
+        st.session_state.job_phase = phase(current)
         st.rerun()  # the whole page: the form comes back, or the chart's first point
     job = current.job
     st.subheader(f"Run {job.run}")
@@ -187,9 +191,8 @@ def job_record() -> None:
 
 
 current = jobs.state(ws)
-running = current is not None and current.running
-first_point = running and not current.rows  # the job has not logged a step yet
-st.session_state.job_phase = (running, bool(current and current.rows))
+st.session_state.job_phase = running, logged = phase(current)
+first_point = running and not logged  # the job has not logged a step yet
 if running:
     st.html(STILL)
 # An ended job is not redrawn.
